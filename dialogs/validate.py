@@ -1,0 +1,63 @@
+"""Validation of what people type: phone numbers, car plates, licence numbers, free text."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+
+# Province abbreviations used on mainland plates.
+_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+# Ordinary plates: 鄂A12345; new-energy plates have six characters after the letter: 鄂AD12345.
+_PLATE = re.compile(rf"^[{_PROVINCES}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{4,5}}[A-HJ-NP-Z0-9挂学警港澳]$")
+_LICENCE = re.compile(r"^\d{17}$")
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def mainland_mobile(raw: str) -> str | None:
+    """A valid mainland China mobile number as +86XXXXXXXXXXX, or None."""
+    text = raw.strip()
+    if not text or len(text) > 30:
+        return None
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if number.country_code != 86 or not phonenumbers.is_valid_number(number):
+        return None
+    if phonenumbers.number_type(number) not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask_phone(phone: str | None) -> str:
+    """+8613812345678 → 138****5678: enough to recognise, not to dial."""
+    if not phone:
+        return ""
+    digits = phone[3:] if phone.startswith("+86") else phone
+    return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 8 else "****"
+
+
+def car_plate(raw: str) -> str | None:
+    plate = re.sub(r"[\s·•\-.]", "", raw).upper()
+    return plate if _PLATE.match(plate) else None
+
+
+def lawyer_licence(raw: str) -> str | None:
+    digits = re.sub(r"\s", "", raw)
+    return digits if _LICENCE.match(digits) else None
+
+
+def clean_text(raw: str, *, max_len: int) -> str | None:
+    """Normalise free text: NFC, no control or direction-override characters, trimmed.
+
+    Returns None if nothing is left or it is longer than ``max_len``.
+    """
+    text = _CONTROL.sub("", unicodedata.normalize("NFC", raw)).strip()
+    if not text or len(text) > max_len:
+        return None
+    return text

@@ -1,0 +1,113 @@
+"""The channel-neutral entry: one incoming message in, the replies to its sender out.
+
+Each message is handled in one database transaction: claim the update id
+(idempotency), find the person, load the conversation, run the step, save the
+conversation, queue messages for others. Either all of it commits or none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from dialogs.core import Context
+from dialogs.i18n import guess_language, t
+from dialogs.messages import Incoming, Outgoing
+from handlers.locks import KeyedLocks
+from handlers.registry import Registry
+from handlers.routing import Router
+from storage import conversations, updates, users
+from storage.engine import Database
+
+log = logging.getLogger("linli.entry")
+
+MAX_TEXT_IN = 4096  # Telegram's own limit; other channels are cut to the same
+
+
+class Handler:
+    def __init__(
+        self,
+        db: Database,
+        registry: Registry,
+        *,
+        staff_ids: Iterable[str] = (),
+        on_enqueued: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.router = Router(registry)
+        self.staff_ids = frozenset(staff_ids)
+        self.on_enqueued = on_enqueued
+        self.locks = KeyedLocks()
+
+    async def handle(self, incoming: Incoming) -> list[Outgoing]:
+        if len(incoming.text) > MAX_TEXT_IN:
+            from dataclasses import replace
+
+            incoming = replace(incoming, text=incoming.text[:MAX_TEXT_IN])
+        async with self.locks.hold(incoming.conversation_key):
+            for attempt in (1, 2, 3):
+                try:
+                    ctx = await self._handle_once(incoming)
+                except (conversations.ConcurrentUpdate, IntegrityError, DBAPIError) as exc:
+                    # Another worker got there first (or the database was busy):
+                    # everything rolled back, so handling again is safe.
+                    if attempt == 3:
+                        log.exception("giving up on %s", incoming.update_key)
+                        return [self._sorry(incoming)]
+                    log.info("retrying %s after %s", incoming.update_key, type(exc).__name__)
+                    continue
+                except Exception:
+                    log.exception("error handling %s", incoming.update_key)
+                    return [self._sorry(incoming)]
+                break
+        if ctx is None:
+            return []
+        if ctx.enqueued and self.on_enqueued is not None:
+            self.on_enqueued()
+        return ctx.replies
+
+    async def _handle_once(self, incoming: Incoming) -> Context | None:
+        async with self.db.transaction() as session:
+            key = incoming.update_key
+            if key is not None and not await updates.claim(session, key):
+                log.info("duplicate update %s ignored", key)
+                return None
+            sender = incoming.sender
+            user = await users.ensure_user(
+                session,
+                channel=incoming.channel,
+                external_id=sender.external_id,
+                chat_id=incoming.chat_id if incoming.chat_kind == "private" else sender.external_id,
+                client_language=sender.language_code,
+                display_name=sender.display_name,
+                username=sender.username,
+                staff_ids=self.staff_ids if incoming.channel == "telegram" else (),
+            )
+            state = await conversations.load(session, incoming.conversation_key)
+            ctx = Context(
+                incoming=incoming,
+                user=user,
+                session=session,
+                flow=state.flow,
+                step=state.step,
+                data=dict(state.data),
+                staff_ids=self.staff_ids,
+            )
+            await self.router.route(ctx)
+            if ctx.erased:
+                await conversations.delete(session, incoming.conversation_key)
+            else:
+                await conversations.save(
+                    session,
+                    old=state,
+                    flow=ctx.flow,
+                    step=ctx.step,
+                    data=ctx.data,
+                    user_id=user.id,
+                )
+            return ctx
+
+    def _sorry(self, incoming: Incoming) -> Outgoing:
+        return Outgoing(t(guess_language(incoming.sender.language_code), "common.error"))

@@ -1,0 +1,111 @@
+"""Applications to become a driver or a lawyer, and staff decisions on them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import users
+from storage.data import ApplicationData, Role
+from storage.models import RoleApplication, utcnow
+
+
+def _data(row: RoleApplication) -> ApplicationData:
+    assert row.id is not None
+    return ApplicationData(
+        id=row.id,
+        user_id=row.user_id,
+        role=Role(row.role),
+        details=json.loads(row.details),
+        status=row.status,
+        created_at=row.created_at,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+    )
+
+
+async def submit(
+    session: AsyncSession, *, user_id: int, role: Role, details: dict[str, Any]
+) -> ApplicationData | None:
+    """File an application; None when one for this role is already pending.
+
+    The partial unique index decides, so two quick submissions cannot both land.
+    """
+    row = RoleApplication(
+        user_id=user_id,
+        role=role.value,
+        details=json.dumps(details, ensure_ascii=False),
+        created_at=utcnow(),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        return None
+    return _data(row)
+
+
+async def get(session: AsyncSession, application_id: int) -> ApplicationData | None:
+    row = await session.get(RoleApplication, application_id)
+    return None if row is None else _data(row)
+
+
+async def pending(session: AsyncSession, *, role: Role | None = None) -> list[ApplicationData]:
+    stmt = select(RoleApplication).where(RoleApplication.status == "pending")
+    if role is not None:
+        stmt = stmt.where(RoleApplication.role == role.value)
+    rows = (await session.execute(stmt.order_by(RoleApplication.id))).scalars()
+    return [_data(r) for r in rows]
+
+
+async def for_user(session: AsyncSession, user_id: int) -> list[ApplicationData]:
+    stmt = select(RoleApplication).where(RoleApplication.user_id == user_id)
+    return [_data(r) for r in (await session.execute(stmt.order_by(RoleApplication.id))).scalars()]
+
+
+async def pending_for(session: AsyncSession, *, user_id: int, role: Role) -> ApplicationData | None:
+    stmt = select(RoleApplication).where(
+        RoleApplication.user_id == user_id,
+        RoleApplication.role == role.value,
+        RoleApplication.status == "pending",
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    return None if row is None else _data(row)
+
+
+async def decide(
+    session: AsyncSession, *, application_id: int, approve: bool, staff_user_id: int
+) -> ApplicationData | None:
+    """Approve or reject a pending application; None if someone already decided it.
+
+    A conditional UPDATE makes the first decision win when two staff press at once.
+    """
+    result = await session.execute(
+        update(RoleApplication)
+        .where(RoleApplication.id == application_id, RoleApplication.status == "pending")
+        .values(
+            status="approved" if approve else "rejected",
+            decided_by=staff_user_id,
+            decided_at=utcnow(),
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    row = await session.get(RoleApplication, application_id, populate_existing=True)
+    assert row is not None
+    if approve:
+        await users.grant_role(session, row.user_id, Role(row.role))
+    return _data(row)
+
+
+async def older_than(session: AsyncSession, cutoff: datetime) -> list[ApplicationData]:
+    stmt = select(RoleApplication).where(
+        RoleApplication.status == "pending", RoleApplication.created_at < cutoff
+    )
+    return [_data(r) for r in (await session.execute(stmt)).scalars()]

@@ -1,0 +1,138 @@
+"""The persisted outbox: messages to people other than the one who just wrote.
+
+Rows are written in the same transaction as the change that caused them, so a
+crash either loses both or neither. The sender (scheduler/sender.py) delivers
+them and records the outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.dialect import is_postgres, upsert_insert
+
+from dialogs.messages import Outgoing
+from storage.models import OutboxMessage, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    channel: str
+    chat_id: str
+    user_id: int | None
+    message: Outgoing
+    kind: str
+    is_group: bool
+    attempts: int
+
+
+def _item(row: OutboxMessage) -> OutboxItem:
+    assert row.id is not None
+    return OutboxItem(
+        id=row.id,
+        channel=row.channel,
+        chat_id=row.chat_id,
+        user_id=row.user_id,
+        message=Outgoing.from_json(row.payload),
+        kind=row.kind,
+        is_group=row.is_group,
+        attempts=row.attempts,
+    )
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    channel: str,
+    chat_id: str,
+    message: Outgoing,
+    user_id: int | None = None,
+    kind: str = "message",
+    dedupe_key: str | None = None,
+    is_group: bool = False,
+    not_before: datetime | None = None,
+) -> bool:
+    """Add a message; with a dedupe_key a second enqueue of the same key is a no-op."""
+    values = {
+        "channel": channel,
+        "chat_id": chat_id,
+        "user_id": user_id,
+        "payload": message.to_json(),
+        "kind": kind,
+        "dedupe_key": dedupe_key,
+        "is_group": is_group,
+        "status": "pending",
+        "attempts": 0,
+        "not_before": not_before or utcnow(),
+        "created_at": utcnow(),
+    }
+    stmt = upsert_insert(session, OutboxMessage).values(**values)
+    if dedupe_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    result = await session.execute(stmt)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def due(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
+    """Pending messages whose time has come, oldest first."""
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)
+        .order_by(OutboxMessage.not_before, OutboxMessage.id)
+        .limit(limit)
+    )
+    return [_item(r) for r in (await session.execute(stmt)).scalars()]
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    stmt = select(func.min(OutboxMessage.not_before)).where(OutboxMessage.status == "pending")
+    value: datetime | None = (await session.execute(stmt)).scalar_one_or_none()
+    return value
+
+
+async def mark_sent(session: AsyncSession, item_id: int, *, message_id: str | None) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == item_id)
+        .values(status="sent", sent_at=utcnow(), sent_message_id=message_id)
+    )
+
+
+async def mark_retry(session: AsyncSession, item_id: int, *, not_before: datetime, error: str) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == item_id)
+        .values(not_before=not_before, attempts=OutboxMessage.attempts + 1, error=error[:500])
+    )
+
+
+async def mark_failed(session: AsyncSession, item_id: int, *, error: str, status: str = "failed") -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == item_id)
+        .values(status=status, attempts=OutboxMessage.attempts + 1, error=error[:500])
+    )
+
+
+async def cancel_pending_for_chat(session: AsyncSession, *, channel: str, chat_id: str) -> int:
+    """A blocked chat gets nothing more: its pending messages are marked blocked."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.chat_id == chat_id,
+            OutboxMessage.status == "pending",
+        )
+        .values(status="blocked", error="recipient blocked the bot")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    return {status: int(n) for status, n in (await session.execute(stmt)).all()}

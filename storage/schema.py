@@ -1,0 +1,57 @@
+"""Schema management: Alembic migrations for real databases, create_all for quick tests."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlmodel import SQLModel
+
+import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.engine import Database
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("storage") / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+async def _run(db: Database, fn: Any, *args: str) -> None:
+    """Run an Alembic command on the engine's own connection (async drivers included)."""
+
+    def run(connection: Any) -> None:
+        config = alembic_config(db.url)
+        config.attributes["connection"] = connection
+        fn(config, *args)
+
+    # BEGIN IMMEDIATE on SQLite and DDL in a transaction on both: all or nothing.
+    async with db.engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    await _run(db, command.upgrade, revision)
+
+
+async def downgrade(db: Database, revision: str) -> None:
+    await _run(db, command.downgrade, revision)
+
+
+async def current(db: Database) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    def read(connection: Any) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with db.engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def create_schema(db: Database) -> None:
+    """Tables straight from the models: for tests that are not about migrations."""
+    async with db.engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)

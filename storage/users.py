@@ -1,0 +1,239 @@
+"""Operations on people: find or create, consent, profile, roles, forget."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.dialect import is_postgres, upsert_insert
+
+from dialogs.i18n import LANGUAGES, guess_language
+from storage.data import Role, UserData
+from storage.models import (
+    Conversation,
+    OutboxMessage,
+    RoleApplication,
+    User,
+    utcnow,
+)
+
+
+def _roles(raw: str) -> frozenset[Role]:
+    return frozenset(Role(r) for r in raw.split(",") if r)
+
+
+def to_data(row: User) -> UserData:
+    assert row.id is not None
+    return UserData(
+        id=row.id,
+        channel=row.channel,
+        external_id=row.external_id,
+        chat_id=row.chat_id,
+        display_name=row.display_name,
+        username=row.username,
+        language=row.language or guess_language(row.client_language),
+        language_chosen=row.language is not None,
+        consented=row.consent_at is not None,
+        onboarded=row.onboarded_at is not None,
+        roles=_roles(row.roles),
+        community_id=row.community_id,
+        building_id=row.building_id,
+        phone=row.phone,
+        blocked=row.blocked_at is not None,
+        forgotten=row.forgotten_at is not None,
+    )
+
+
+async def ensure_user(
+    session: AsyncSession,
+    *,
+    channel: str,
+    external_id: str,
+    chat_id: str,
+    client_language: str | None,
+    display_name: str = "",
+    username: str | None = None,
+    staff_ids: Iterable[str] = (),
+) -> UserData:
+    """Find the person or create a minimal record (ids only: nothing personal before consent).
+
+    Names are refreshed only for people who have consented. People listed in
+    LINLI_ADMINS get the staff role the first time they write.
+    """
+    row = (
+        await session.execute(
+            select(User).where(User.channel == channel, User.external_id == external_id)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        ins = upsert_insert(session, User).values(
+            channel=channel,
+            external_id=external_id,
+            chat_id=chat_id,
+            client_language=(client_language or "")[:20] or None,
+            roles="",
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        await session.execute(ins.on_conflict_do_nothing(index_elements=["channel", "external_id"]))
+        row = (
+            await session.execute(
+                select(User).where(User.channel == channel, User.external_id == external_id)
+            )
+        ).scalar_one()
+    changed = False
+    if row.consent_at is not None and row.forgotten_at is None:
+        if display_name and row.display_name != display_name[:200]:
+            row.display_name = display_name[:200]
+            changed = True
+        if username != row.username:
+            row.username = username
+            changed = True
+    if external_id in set(staff_ids) and Role.STAFF not in _roles(row.roles):
+        row.roles = ",".join(sorted({*row.roles.split(","), Role.STAFF} - {""}))
+        changed = True
+    if changed:
+        row.updated_at = utcnow()
+        await session.flush()
+    return to_data(row)
+
+
+async def get_user(session: AsyncSession, user_id: int) -> UserData | None:
+    row = await session.get(User, user_id)
+    return None if row is None else to_data(row)
+
+
+async def _update(session: AsyncSession, user_id: int, **values: object) -> None:
+    await session.execute(
+        update(User).where(User.id == user_id).values(**values, updated_at=utcnow())
+    )
+
+
+async def set_language(session: AsyncSession, user_id: int, language: str) -> None:
+    if language not in LANGUAGES:
+        raise ValueError(f"unsupported language {language!r}")
+    await _update(session, user_id, language=language)
+
+
+async def record_consent(
+    session: AsyncSession, user_id: int, *, display_name: str, username: str | None
+) -> None:
+    await _update(
+        session,
+        user_id,
+        consent_at=utcnow(),
+        forgotten_at=None,
+        display_name=display_name[:200],
+        username=username,
+    )
+
+
+async def set_home(
+    session: AsyncSession, user_id: int, *, community_id: int | None, building_id: int | None
+) -> None:
+    await _update(session, user_id, community_id=community_id, building_id=building_id)
+
+
+async def set_phone(session: AsyncSession, user_id: int, phone: str | None) -> None:
+    await _update(session, user_id, phone=phone)
+
+
+async def mark_onboarded(session: AsyncSession, user_id: int) -> None:
+    await _update(session, user_id, onboarded_at=utcnow())
+
+
+async def mark_blocked(session: AsyncSession, user_id: int, blocked: bool = True) -> None:
+    await _update(session, user_id, blocked_at=utcnow() if blocked else None)
+
+
+async def grant_role(session: AsyncSession, user_id: int, role: Role) -> bool:
+    """Add a role; returns False when the person already had it."""
+    row = await session.get(User, user_id, with_for_update=True)
+    if row is None:
+        raise LookupError(user_id)
+    roles = _roles(row.roles)
+    if role in roles:
+        return False
+    row.roles = ",".join(sorted(roles | {role}))
+    row.updated_at = utcnow()
+    await session.flush()
+    return True
+
+
+async def revoke_role(session: AsyncSession, user_id: int, role: Role) -> bool:
+    row = await session.get(User, user_id, with_for_update=True)
+    if row is None:
+        raise LookupError(user_id)
+    roles = _roles(row.roles)
+    if role not in roles:
+        return False
+    row.roles = ",".join(sorted(roles - {role}))
+    row.updated_at = utcnow()
+    await session.flush()
+    return True
+
+
+async def users_with_role(session: AsyncSession, role: Role) -> list[UserData]:
+    # Roles are few and short; a LIKE pre-filter then an exact check in Python.
+    rows = (
+        await session.execute(
+            select(User).where(User.roles.contains(role.value), User.forgotten_at.is_(None))
+        )
+    ).scalars()
+    return [u for u in map(to_data, rows) if u.has(role)]
+
+
+async def find_users(session: AsyncSession, query: str, *, limit: int = 20) -> list[UserData]:
+    """Staff look-up by name, username, phone, platform id or Linli id."""
+    like = f"%{query}%"
+    cond = (
+        User.display_name.ilike(like)
+        | User.username.ilike(like)
+        | User.phone.contains(query)
+        | (User.external_id == query)
+    )
+    if query.isdigit():
+        cond = cond | (User.id == int(query))
+    rows = (await session.execute(select(User).where(cond).order_by(User.id).limit(limit))).scalars()
+    return [to_data(r) for r in rows]
+
+
+async def list_users(session: AsyncSession, *, limit: int = 100) -> list[UserData]:
+    rows = (await session.execute(select(User).order_by(User.id).limit(limit))).scalars()
+    return [to_data(r) for r in rows]
+
+
+async def forget_user(session: AsyncSession, user_id: int) -> None:
+    """Erase personal data; the row stays (anonymised) for records others depend on.
+
+    The platform id is replaced too, so the record can no longer be tied to the
+    person; if they write again they start as someone new.
+    """
+    row = await session.get(User, user_id, with_for_update=True)
+    if row is None:
+        return
+    row.external_id = f"forgotten:{user_id}"
+    row.chat_id = f"forgotten:{user_id}"
+    row.display_name = ""
+    row.username = None
+    row.client_language = None
+    row.phone = None
+    row.community_id = None
+    row.building_id = None
+    row.consent_at = None
+    row.onboarded_at = None
+    row.roles = ""
+    row.forgotten_at = utcnow()
+    row.updated_at = utcnow()
+    await session.execute(
+        update(RoleApplication).where(RoleApplication.user_id == user_id).values(details="{}")
+    )
+    await session.execute(delete(Conversation).where(Conversation.user_id == user_id))
+    await session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.user_id == user_id, OutboxMessage.status == "pending"
+        )
+    )
+    await session.flush()

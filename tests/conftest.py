@@ -1,0 +1,64 @@
+"""Shared fixtures: databases on SQLite and PostgreSQL, and the dialog test kit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from storage.engine import Database
+from storage.schema import create_schema
+from tests.fakes.telegram_api import fake_telegram  # noqa: F401  (fixture)
+from tests.kit import Kit
+from tests.postgres_server import PostgresAdmin, postgres_server, postgres_url  # noqa: F401
+
+STAFF_ID = "9001"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs twice: on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'linli.db'}"
+    else:
+        server: PostgresAdmin = request.getfixturevalue("postgres_server")
+        with server.temporary_database() as url:
+            yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'linli.db'}"
+
+
+@pytest_asyncio.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await create_schema(database)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest_asyncio.fixture
+async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
+    database = Database(sqlite_url)
+    await create_schema(database)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest_asyncio.fixture
+async def kit(db: Database) -> Kit:
+    """A dialog kit on both databases, with demo communities loaded."""
+    return await Kit.create(db, staff_ids=[STAFF_ID])
+
+
+@pytest_asyncio.fixture
+async def sqlite_kit(sqlite_db: Database) -> Kit:
+    return await Kit.create(sqlite_db, staff_ids=[STAFF_ID])

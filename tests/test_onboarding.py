@@ -1,0 +1,43 @@
+"""Onboarding through the dialog core, without any transport, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from tests.kit import Kit
+
+
+async def test_onboarding_in_chinese(kit: Kit) -> None:
+    alice = kit.person("101", "王奶奶", lang="zh-hans")
+    await alice.send("/start")
+    assert "同意" in alice.text()
+    # Nothing personal before consent: the name is not stored yet.
+    assert (await alice.data()).display_name == ""
+    await alice.click("同意")
+    assert (await alice.data()).display_name == "王奶奶"
+    assert "语言" in alice.text()
+    await alice.click("中文")
+    assert "社区" in alice.text()
+    await alice.send("chunhe")
+    await alice.click("春和社区")
+    assert "哪一栋" in alice.text()
+    await alice.send("3栋")
+    assert "手机号" in alice.text()
+    await alice.send("138 1234 5678")
+    assert "138****5678" in alice.text()
+    assert "设置完成" in alice.text()
+    me = await alice.data()
+    assert me.onboarded and me.phone == "+8613812345678" and me.language == "zh"
+
+
+async def test_onboarding_in_english(kit: Kit) -> None:
+    bob = kit.person("102", "Bob", lang="en-GB")
+    await bob.send("hello")
+    assert "Do you agree?" in bob.text()
+    await bob.click("I agree")
+    await bob.click("English")
+    await bob.send("Qinghe")
+    await bob.click("青和居社区")
+    await bob.send("东区2栋")
+    await bob.share_contact("+86 139 0000 1111")
+    assert "All set" in bob.text()
+    me = await bob.data()
+    assert me.language == "en" and me.phone == "+8613900001111" and me.building_id is not None
