@@ -80,9 +80,7 @@ async def ask_confirm(ctx: Context) -> None:
 async def on_confirm(ctx: Context) -> Result:
     if ctx.value != "yes":
         return Retry("common.use_buttons")
-    await file_application(
-        ctx, Role.DRIVER, {"plate": ctx.data["plate"], "car_model": ctx.data["car_model"]}
-    )
+    await file_application(ctx, Role.DRIVER, {"plate": ctx.data["plate"], "car_model": ctx.data["car_model"]})
     return Done()
 
 

@@ -8,7 +8,16 @@ from dialogs.role_applications import can_apply, file_application
 from dialogs.validate import clean_text, lawyer_licence
 from storage.data import Role
 
-SPECIALTIES = ("labour", "injury", "contract", "property", "family", "inheritance", "elder", "other")
+SPECIALTIES = (
+    "labour",
+    "injury",
+    "contract",
+    "property",
+    "family",
+    "inheritance",
+    "elder",
+    "other",
+)
 
 
 async def begin(ctx: Context) -> bool:
@@ -45,10 +54,7 @@ async def on_licence(ctx: Context) -> Result:
 async def ask_specialties(ctx: Context) -> None:
     chosen = set(ctx.data.get("specialties", []))
     buttons = [
-        ctx.raw_button(
-            ("✓ " if s in chosen else "") + ctx.t(f"apply.specialty_{s}"), s
-        )
-        for s in SPECIALTIES
+        ctx.raw_button(("✓ " if s in chosen else "") + ctx.t(f"apply.specialty_{s}"), s) for s in SPECIALTIES
     ]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     rows.append([ctx.button("lawyer.specialties_done", "done")])

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs.i18n import t
 from dialogs.messages import Ask, Choice, Incoming, Outgoing
+from scheduler.jobs import JobSpec
 from storage import outbox
 from storage.data import Role, UserData
 
@@ -112,6 +113,8 @@ class Context:
     value: str | None = None  # the button value for the current step, if a button was pressed
     # Ask the handler to show the main menu after this step.
     show_menu: bool = False
+    # Jobs to (re)schedule once this transaction commits.
+    jobs: list[JobSpec] = field(default_factory=list)
 
     @property
     def lang(self) -> str:
@@ -130,7 +133,8 @@ class Context:
         return self.raw_button(self.t(label_key, **fields), value)
 
     def raw_button(self, label: str, value: str) -> Choice:
-        assert self.flow and self.step, "buttons belong to a flow step"
+        if not (self.flow and self.step):
+            raise RuntimeError("buttons belong to a flow step")
         return Choice(label=label, data=button_data(f"f:{self.flow}:{self.step}:{value}"))
 
     async def notify(
@@ -192,7 +196,8 @@ class Engine:
 
     async def ask(self, ctx: Context) -> None:
         flow = self.current(ctx)
-        assert flow is not None and ctx.step is not None
+        if flow is None or ctx.step is None:
+            raise RuntimeError("no flow in progress")
         step = flow.step(ctx.step)
         before = len(ctx.replies)
         await step.ask(ctx)
@@ -206,7 +211,8 @@ class Engine:
     async def feed(self, ctx: Context) -> None:
         """Give the current step the incoming message."""
         flow = self.current(ctx)
-        assert flow is not None and ctx.step is not None
+        if flow is None or ctx.step is None:
+            raise RuntimeError("no flow in progress")
         step = flow.step(ctx.step)
         result = await step.handle(ctx)
         await self.apply(ctx, flow, step, result)
@@ -249,4 +255,3 @@ def parse_step_button(data: str) -> tuple[str, str, str] | None:
     if len(parts) != 4 or parts[0] != "f" or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2], parts[3]
-

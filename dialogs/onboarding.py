@@ -47,9 +47,7 @@ async def on_consent(ctx: Context) -> Result:
     if ctx.value != "yes":
         return Retry("common.use_buttons")
     s = ctx.incoming.sender
-    await users.record_consent(
-        ctx.session, ctx.user.id, display_name=s.display_name, username=s.username
-    )
+    await users.record_consent(ctx.session, ctx.user.id, display_name=s.display_name, username=s.username)
     return Next("language")
 
 
@@ -161,10 +159,7 @@ def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 async def ask_building(ctx: Context) -> None:
     buildings = await communities.list_buildings(ctx.session, ctx.data["community_id"])
     shown = buildings[:12]  # more than a screenful: typing is quicker
-    rows = [
-        [ctx.raw_button(b.name, f"b{b.id}") for b in shown[i : i + 3]]
-        for i in range(0, len(shown), 3)
-    ]
+    rows = [[ctx.raw_button(b.name, f"b{b.id}") for b in shown[i : i + 3]] for i in range(0, len(shown), 3)]
     rows.append([ctx.button("onboarding.skip", "skip")])
     ctx.say(ctx.t("onboarding.ask_building"), choices=rows)
 
@@ -181,9 +176,7 @@ async def on_building(ctx: Context) -> Result:
         chosen = communities.match_building(buildings, ctx.incoming.text[:50])
     if chosen is None:
         return Retry("onboarding.building_not_found")
-    await users.set_home(
-        ctx.session, ctx.user.id, community_id=community_id, building_id=chosen.id
-    )
+    await users.set_home(ctx.session, ctx.user.id, community_id=community_id, building_id=chosen.id)
     return Next("phone")
 
 

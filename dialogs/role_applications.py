@@ -1,13 +1,22 @@
-"""What driver and lawyer applications share: checks before starting, and filing."""
+"""What driver and lawyer applications share: checks, filing, and the staff reminder job."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from dialogs.core import Context
+from dialogs.i18n import t
 from dialogs.messages import Choice, Outgoing
-from storage import applications, users
+from scheduler.jobs import Jobs, JobSpec
+from storage import applications, outbox, users
 from storage.data import ApplicationData, Role
+from storage.engine import Database
+
+APPLICATION_REMINDER_AFTER = timedelta(hours=24)
 
 
 async def can_apply(ctx: Context, role: Role) -> bool:
@@ -54,20 +63,73 @@ def decision_buttons(tr: Any, application_id: int) -> list[list[Choice]]:
 
 async def file_application(ctx: Context, role: Role, details: dict[str, Any]) -> None:
     """Store the application and put it in front of every staff member."""
-    application = await applications.submit(
-        ctx.session, user_id=ctx.user.id, role=role, details=details
-    )
+    application = await applications.submit(ctx.session, user_id=ctx.user.id, role=role, details=details)
     if application is None:
         ctx.say(ctx.t("apply.already_pending"))
         return
     applicant = ctx.user.display_name or ctx.user.username or f"#{ctx.user.id}"
+
+    def message(tr: Callable[..., str]) -> Outgoing:
+        return Outgoing(
+            text=summary(tr, application, applicant), choices=decision_buttons(tr, application.id)
+        )
+
     for staff in await users.users_with_role(ctx.session, Role.STAFF):
         await ctx.notify(
             staff,
-            lambda tr, a=application: Outgoing(
-                text=summary(tr, a, applicant), choices=decision_buttons(tr, a.id)
-            ),
+            message,
             kind="application",
             dedupe_key=f"application:{application.id}:staff:{staff.id}",
         )
+    ctx.jobs.append(reminder_for(application))
     ctx.say(ctx.t("apply.submitted"))
+
+
+# -- the reminder job: staff hear about an application left waiting a day ----
+
+
+def reminder_for(app: ApplicationData) -> JobSpec:
+    return JobSpec(
+        id=f"application-reminder:{app.id}",
+        run_at=app.created_at + APPLICATION_REMINDER_AFTER,
+        runner="application-reminder",
+        arg=str(app.id),
+    )
+
+
+async def application_reminders(session: AsyncSession, now: datetime) -> list[JobSpec]:
+    return [reminder_for(app) for app in await applications.pending(session)]
+
+
+async def remind_staff(db: Database, arg: str) -> int:
+    """Tell every staff member an application still waits (once per application)."""
+    async with db.transaction() as session:
+        app = await applications.get(session, int(arg))
+        if app is None or app.status != "pending":
+            return 0
+        queued = 0
+        for staff in await users.users_with_role(session, Role.STAFF):
+            if staff.blocked:
+                continue
+
+            def tr(key: str, _lang: str = staff.language, **fields: Any) -> str:
+                return t(_lang, key, **fields)
+
+            queued += await outbox.enqueue(
+                session,
+                channel=staff.channel,
+                chat_id=staff.chat_id,
+                user_id=staff.id,
+                message=Outgoing(
+                    tr("apply.reminder", id=app.id, role=tr(f"roles.{app.role.value}")),
+                    choices=decision_buttons(tr, app.id),
+                ),
+                kind="application",
+                dedupe_key=f"application:{app.id}:reminder:{staff.id}",
+            )
+        return queued
+
+
+def register_jobs(jobs: Jobs) -> None:
+    jobs.add_source(application_reminders)
+    jobs.add_runner("application-reminder", remind_staff)

@@ -18,6 +18,7 @@ from dialogs.messages import Incoming, Outgoing
 from handlers.locks import KeyedLocks
 from handlers.registry import Registry
 from handlers.routing import Router
+from scheduler.jobs import JobSpec
 from storage import conversations, updates, users
 from storage.engine import Database
 
@@ -34,11 +35,13 @@ class Handler:
         *,
         staff_ids: Iterable[str] = (),
         on_enqueued: Callable[[], None] | None = None,
+        on_scheduled: Callable[[JobSpec], None] | None = None,
     ) -> None:
         self.db = db
         self.router = Router(registry)
         self.staff_ids = frozenset(staff_ids)
         self.on_enqueued = on_enqueued
+        self.on_scheduled = on_scheduled
         self.locks = KeyedLocks()
 
     async def handle(self, incoming: Incoming) -> list[Outgoing]:
@@ -66,6 +69,9 @@ class Handler:
             return []
         if ctx.enqueued and self.on_enqueued is not None:
             self.on_enqueued()
+        if self.on_scheduled is not None:
+            for spec in ctx.jobs:
+                self.on_scheduled(spec)
         return ctx.replies
 
     async def _handle_once(self, incoming: Incoming) -> Context | None:
@@ -97,7 +103,7 @@ class Handler:
             )
             await self.router.route(ctx)
             if ctx.erased:
-                await conversations.delete(session, incoming.conversation_key)
+                await conversations.delete_key(session, incoming.conversation_key)
             else:
                 await conversations.save(
                     session,

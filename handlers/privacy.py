@@ -24,15 +24,9 @@ def register_section(section: Section) -> Section:
 
 async def _profile(ctx: Context) -> list[str]:
     user: UserData = ctx.user
-    community = (
-        await communities.get_community(ctx.session, user.community_id) if user.community_id else None
-    )
-    building = (
-        await communities.get_building(ctx.session, user.building_id) if user.building_id else None
-    )
-    roles = "、".join(ctx.t(f"roles.{r.value}") for r in sorted(user.roles)) or ctx.t(
-        "roles.resident"
-    )
+    community = await communities.get_community(ctx.session, user.community_id) if user.community_id else None
+    building = await communities.get_building(ctx.session, user.building_id) if user.building_id else None
+    roles = "、".join(ctx.t(f"roles.{r.value}") for r in sorted(user.roles)) or ctx.t("roles.resident")
     return [
         ctx.t(
             "mydata.profile",

@@ -69,8 +69,10 @@ class Registry:
             if flow.command and (flow.requires_role is None or flow.requires_role in roles):
                 out.append((flow.command, f"commands.{flow.command}"))
         for cmd in self.commands.values():
-            if cmd.description_key and cmd.in_private and (
-                cmd.requires_role is None or cmd.requires_role in roles
+            if (
+                cmd.description_key
+                and cmd.in_private
+                and (cmd.requires_role is None or cmd.requires_role in roles)
             ):
                 out.append((cmd.name, cmd.description_key))
         return out

@@ -200,17 +200,17 @@ class Router:
             if command is not None and command.in_groups:
                 if await self._allowed(ctx, command.requires_role, f"/{command.name}"):
                     await command.run(ctx, self)
-            elif incoming.command in ("start", "help") or command or self.registry.flow_for_command(
-                incoming.command or ""
+            elif (
+                incoming.command in ("start", "help")
+                or command
+                or self.registry.flow_for_command(incoming.command or "")
             ):
                 ctx.say(ctx.t("common.private_only"))
         # Plain group chatter is not for the bot.
 
     # -- shared ---------------------------------------------------------------
 
-    async def _allowed(
-        self, ctx: Context, role: Role | None, action: str, *, target: str = ""
-    ) -> bool:
+    async def _allowed(self, ctx: Context, role: Role | None, action: str, *, target: str = "") -> bool:
         """Server-side role check; refusals are answered and written to the audit log."""
         if role is None or ctx.user.has(role):
             return True

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dialogs import apply_driver, apply_lawyer, onboarding, settings_flows
+from dialogs import apply_driver, apply_lawyer, onboarding, role_applications, settings_flows
 from handlers import commands
 from handlers.registry import Registry
+from scheduler import housekeeping
+from scheduler.jobs import Jobs
 
 
 def build_registry() -> Registry:
@@ -19,3 +21,8 @@ def build_registry() -> Registry:
         registry.add_flow(flow)
     commands.register(registry)
     return registry
+
+
+def register_jobs(jobs: Jobs) -> None:
+    role_applications.register_jobs(jobs)
+    housekeeping.register(jobs)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import users
 from storage.data import ApplicationData, Role
@@ -57,23 +58,23 @@ async def get(session: AsyncSession, application_id: int) -> ApplicationData | N
 
 
 async def pending(session: AsyncSession, *, role: Role | None = None) -> list[ApplicationData]:
-    stmt = select(RoleApplication).where(RoleApplication.status == "pending")
+    stmt = select(RoleApplication).where(col(RoleApplication.status) == "pending")
     if role is not None:
-        stmt = stmt.where(RoleApplication.role == role.value)
-    rows = (await session.execute(stmt.order_by(RoleApplication.id))).scalars()
+        stmt = stmt.where(col(RoleApplication.role) == role.value)
+    rows = (await session.execute(stmt.order_by(col(RoleApplication.id)))).scalars()
     return [_data(r) for r in rows]
 
 
 async def for_user(session: AsyncSession, user_id: int) -> list[ApplicationData]:
-    stmt = select(RoleApplication).where(RoleApplication.user_id == user_id)
-    return [_data(r) for r in (await session.execute(stmt.order_by(RoleApplication.id))).scalars()]
+    stmt = select(RoleApplication).where(col(RoleApplication.user_id) == user_id)
+    return [_data(r) for r in (await session.execute(stmt.order_by(col(RoleApplication.id)))).scalars()]
 
 
 async def pending_for(session: AsyncSession, *, user_id: int, role: Role) -> ApplicationData | None:
     stmt = select(RoleApplication).where(
-        RoleApplication.user_id == user_id,
-        RoleApplication.role == role.value,
-        RoleApplication.status == "pending",
+        col(RoleApplication.user_id) == user_id,
+        col(RoleApplication.role) == role.value,
+        col(RoleApplication.status) == "pending",
     )
     row = (await session.execute(stmt)).scalar_one_or_none()
     return None if row is None else _data(row)
@@ -88,7 +89,7 @@ async def decide(
     """
     result = await session.execute(
         update(RoleApplication)
-        .where(RoleApplication.id == application_id, RoleApplication.status == "pending")
+        .where(col(RoleApplication.id) == application_id, col(RoleApplication.status) == "pending")
         .values(
             status="approved" if approve else "rejected",
             decided_by=staff_user_id,
@@ -106,6 +107,6 @@ async def decide(
 
 async def older_than(session: AsyncSession, cutoff: datetime) -> list[ApplicationData]:
     stmt = select(RoleApplication).where(
-        RoleApplication.status == "pending", RoleApplication.created_at < cutoff
+        col(RoleApplication.status) == "pending", col(RoleApplication.created_at) < cutoff
     )
     return [_data(r) for r in (await session.execute(stmt)).scalars()]

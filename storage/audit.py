@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import AuditEntry
 
@@ -44,8 +45,8 @@ async def record(
 async def refused(session: AsyncSession, *, limit: int = 50) -> list[AuditEntry]:
     stmt = (
         select(AuditEntry)
-        .where(AuditEntry.allowed.is_(False))
-        .order_by(AuditEntry.id.desc())
+        .where(col(AuditEntry.allowed).is_(False))
+        .order_by(col(AuditEntry.id).desc())
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())

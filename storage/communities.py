@@ -8,6 +8,7 @@ from pypinyin import Style, lazy_pinyin
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.data import BuildingData, CommunityData
 from storage.models import Building, Community
@@ -46,7 +47,7 @@ async def add_community(
     longitude: float | None = None,
 ) -> CommunityData:
     """Create a community (or return the existing one of that name) with its buildings."""
-    row = (await session.execute(select(Community).where(Community.name == name))).scalar_one_or_none()
+    row = (await session.execute(select(Community).where(col(Community.name) == name))).scalar_one_or_none()
     if row is None:
         row = Community(
             name=name,
@@ -60,7 +61,9 @@ async def add_community(
         await session.flush()
     assert row.id is not None
     existing = set(
-        (await session.execute(select(Building.name).where(Building.community_id == row.id))).scalars()
+        (
+            await session.execute(select(col(Building.name)).where(col(Building.community_id) == row.id))
+        ).scalars()
     )
     for building in buildings or []:
         if building not in existing:
@@ -87,7 +90,7 @@ async def get_community(session: AsyncSession, community_id: int) -> CommunityDa
 
 
 async def list_communities(session: AsyncSession) -> list[CommunityData]:
-    rows = (await session.execute(select(Community).order_by(Community.id))).scalars()
+    rows = (await session.execute(select(Community).order_by(col(Community.id)))).scalars()
     return [_data(r) for r in rows]
 
 
@@ -130,7 +133,7 @@ async def search_communities(
 async def list_buildings(session: AsyncSession, community_id: int) -> list[BuildingData]:
     rows = (
         await session.execute(
-            select(Building).where(Building.community_id == community_id).order_by(Building.id)
+            select(Building).where(col(Building.community_id) == community_id).order_by(col(Building.id))
         )
     ).scalars()
     return [BuildingData(id=r.id or 0, community_id=r.community_id, name=r.name) for r in rows]

@@ -6,10 +6,10 @@ import json
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from storage.dialect import is_postgres, upsert_insert
+from sqlmodel import col
 
 from storage.data import ConversationState
+from storage.dialect import is_postgres
 from storage.models import Conversation, utcnow
 
 
@@ -19,7 +19,7 @@ class ConcurrentUpdate(RuntimeError):
 
 async def load(session: AsyncSession, key: str) -> ConversationState:
     """Read the state, locking the row on PostgreSQL so two workers serialise per chat."""
-    stmt = select(Conversation).where(Conversation.key == key)
+    stmt = select(Conversation).where(col(Conversation.key) == key)
     if is_postgres(session):
         stmt = stmt.with_for_update()
     row = (await session.execute(stmt)).scalar_one_or_none()
@@ -49,16 +49,12 @@ async def save(
     if old.version == 0:
         if flow is None and not data:
             return  # nothing to remember
-        session.add(
-            Conversation(
-                key=old.key, user_id=user_id, flow=flow, step=step, data=raw, version=1
-            )
-        )
+        session.add(Conversation(key=old.key, user_id=user_id, flow=flow, step=step, data=raw, version=1))
         await session.flush()
         return
     result = await session.execute(
         update(Conversation)
-        .where(Conversation.key == old.key, Conversation.version == old.version)
+        .where(col(Conversation.key) == old.key, col(Conversation.version) == old.version)
         .values(flow=flow, step=step, data=raw, version=old.version + 1, updated_at=utcnow())
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -66,12 +62,8 @@ async def save(
 
 
 async def clear_for_user(session: AsyncSession, user_id: int) -> None:
-    await session.execute(delete(Conversation).where(Conversation.user_id == user_id))
+    await session.execute(delete(Conversation).where(col(Conversation.user_id) == user_id))
 
 
-async def delete(session: AsyncSession, key: str) -> None:
-    await session.execute(delete_stmt(key))
-
-
-def delete_stmt(key: str):  # type: ignore[no-untyped-def]
-    return delete(Conversation).where(Conversation.key == key)
+async def delete_key(session: AsyncSession, key: str) -> None:
+    await session.execute(delete(Conversation).where(col(Conversation.key) == key))

@@ -86,15 +86,11 @@ async def load(session: AsyncSession) -> None:
             continue
         community = by_name[person.community]
         building = next(
-            b
-            for b in await communities.list_buildings(session, community.id)
-            if b.name == person.building
+            b for b in await communities.list_buildings(session, community.id) if b.name == person.building
         )
         await users.record_consent(session, user.id, display_name=person.name, username=None)
         await users.set_language(session, user.id, person.language)
-        await users.set_home(
-            session, user.id, community_id=community.id, building_id=building.id
-        )
+        await users.set_home(session, user.id, community_id=community.id, building_id=building.id)
         await users.set_phone(session, user.id, person.phone)
         for role in person.roles:
             await users.grant_role(session, user.id, role)

@@ -12,10 +12,10 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from storage.dialect import is_postgres, upsert_insert
+from sqlmodel import col
 
 from dialogs.messages import Outgoing
+from storage.dialect import upsert_insert
 from storage.models import OutboxMessage, utcnow
 
 
@@ -82,15 +82,15 @@ async def due(session: AsyncSession, *, now: datetime, limit: int = 100) -> list
     """Pending messages whose time has come, oldest first."""
     stmt = (
         select(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)
-        .order_by(OutboxMessage.not_before, OutboxMessage.id)
+        .where(col(OutboxMessage.status) == "pending", col(OutboxMessage.not_before) <= now)
+        .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
         .limit(limit)
     )
     return [_item(r) for r in (await session.execute(stmt)).scalars()]
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
-    stmt = select(func.min(OutboxMessage.not_before)).where(OutboxMessage.status == "pending")
+    stmt = select(func.min(col(OutboxMessage.not_before))).where(col(OutboxMessage.status) == "pending")
     value: datetime | None = (await session.execute(stmt)).scalar_one_or_none()
     return value
 
@@ -98,7 +98,7 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
 async def mark_sent(session: AsyncSession, item_id: int, *, message_id: str | None) -> None:
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == item_id)
+        .where(col(OutboxMessage.id) == item_id)
         .values(status="sent", sent_at=utcnow(), sent_message_id=message_id)
     )
 
@@ -106,16 +106,16 @@ async def mark_sent(session: AsyncSession, item_id: int, *, message_id: str | No
 async def mark_retry(session: AsyncSession, item_id: int, *, not_before: datetime, error: str) -> None:
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == item_id)
-        .values(not_before=not_before, attempts=OutboxMessage.attempts + 1, error=error[:500])
+        .where(col(OutboxMessage.id) == item_id)
+        .values(not_before=not_before, attempts=col(OutboxMessage.attempts) + 1, error=error[:500])
     )
 
 
 async def mark_failed(session: AsyncSession, item_id: int, *, error: str, status: str = "failed") -> None:
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == item_id)
-        .values(status=status, attempts=OutboxMessage.attempts + 1, error=error[:500])
+        .where(col(OutboxMessage.id) == item_id)
+        .values(status=status, attempts=col(OutboxMessage.attempts) + 1, error=error[:500])
     )
 
 
@@ -124,9 +124,9 @@ async def cancel_pending_for_chat(session: AsyncSession, *, channel: str, chat_i
     result = await session.execute(
         update(OutboxMessage)
         .where(
-            OutboxMessage.channel == channel,
-            OutboxMessage.chat_id == chat_id,
-            OutboxMessage.status == "pending",
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.chat_id) == chat_id,
+            col(OutboxMessage.status) == "pending",
         )
         .values(status="blocked", error="recipient blocked the bot")
     )
@@ -134,5 +134,5 @@ async def cancel_pending_for_chat(session: AsyncSession, *, channel: str, chat_i
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:
-    stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    stmt = select(col(OutboxMessage.status), func.count()).group_by(col(OutboxMessage.status))
     return {status: int(n) for status, n in (await session.execute(stmt)).all()}

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from storage.dialect import is_postgres, upsert_insert
-
+from storage.dialect import upsert_insert
 from storage.models import ProcessedUpdate, utcnow
 
 
@@ -28,6 +28,6 @@ async def claim(session: AsyncSession, key: str) -> bool:
 
 async def prune(session: AsyncSession, older_than: datetime) -> int:
     result = await session.execute(
-        delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < older_than)
+        delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < older_than)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -6,11 +6,11 @@ from collections.abc import Iterable
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from storage.dialect import is_postgres, upsert_insert
+from sqlmodel import col
 
 from dialogs.i18n import LANGUAGES, guess_language
 from storage.data import Role, UserData
+from storage.dialect import upsert_insert
 from storage.models import (
     Conversation,
     OutboxMessage,
@@ -64,7 +64,7 @@ async def ensure_user(
     """
     row = (
         await session.execute(
-            select(User).where(User.channel == channel, User.external_id == external_id)
+            select(User).where(col(User.channel) == channel, col(User.external_id) == external_id)
         )
     ).scalar_one_or_none()
     if row is None:
@@ -80,7 +80,7 @@ async def ensure_user(
         await session.execute(ins.on_conflict_do_nothing(index_elements=["channel", "external_id"]))
         row = (
             await session.execute(
-                select(User).where(User.channel == channel, User.external_id == external_id)
+                select(User).where(col(User.channel) == channel, col(User.external_id) == external_id)
             )
         ).scalar_one()
     changed = False
@@ -106,9 +106,7 @@ async def get_user(session: AsyncSession, user_id: int) -> UserData | None:
 
 
 async def _update(session: AsyncSession, user_id: int, **values: object) -> None:
-    await session.execute(
-        update(User).where(User.id == user_id).values(**values, updated_at=utcnow())
-    )
+    await session.execute(update(User).where(col(User.id) == user_id).values(**values, updated_at=utcnow()))
 
 
 async def set_language(session: AsyncSession, user_id: int, language: str) -> None:
@@ -179,7 +177,7 @@ async def users_with_role(session: AsyncSession, role: Role) -> list[UserData]:
     # Roles are few and short; a LIKE pre-filter then an exact check in Python.
     rows = (
         await session.execute(
-            select(User).where(User.roles.contains(role.value), User.forgotten_at.is_(None))
+            select(User).where(col(User.roles).contains(role.value), col(User.forgotten_at).is_(None))
         )
     ).scalars()
     return [u for u in map(to_data, rows) if u.has(role)]
@@ -189,19 +187,19 @@ async def find_users(session: AsyncSession, query: str, *, limit: int = 20) -> l
     """Staff look-up by name, username, phone, platform id or Linli id."""
     like = f"%{query}%"
     cond = (
-        User.display_name.ilike(like)
-        | User.username.ilike(like)
-        | User.phone.contains(query)
-        | (User.external_id == query)
+        col(User.display_name).ilike(like)
+        | col(User.username).ilike(like)
+        | col(User.phone).contains(query)
+        | (col(User.external_id) == query)
     )
     if query.isdigit():
-        cond = cond | (User.id == int(query))
-    rows = (await session.execute(select(User).where(cond).order_by(User.id).limit(limit))).scalars()
+        cond = cond | (col(User.id) == int(query))
+    rows = (await session.execute(select(User).where(cond).order_by(col(User.id)).limit(limit))).scalars()
     return [to_data(r) for r in rows]
 
 
 async def list_users(session: AsyncSession, *, limit: int = 100) -> list[UserData]:
-    rows = (await session.execute(select(User).order_by(User.id).limit(limit))).scalars()
+    rows = (await session.execute(select(User).order_by(col(User.id)).limit(limit))).scalars()
     return [to_data(r) for r in rows]
 
 
@@ -228,12 +226,12 @@ async def forget_user(session: AsyncSession, user_id: int) -> None:
     row.forgotten_at = utcnow()
     row.updated_at = utcnow()
     await session.execute(
-        update(RoleApplication).where(RoleApplication.user_id == user_id).values(details="{}")
+        update(RoleApplication).where(col(RoleApplication.user_id) == user_id).values(details="{}")
     )
-    await session.execute(delete(Conversation).where(Conversation.user_id == user_id))
+    await session.execute(delete(Conversation).where(col(Conversation.user_id) == user_id))
     await session.execute(
         delete(OutboxMessage).where(
-            OutboxMessage.user_id == user_id, OutboxMessage.status == "pending"
+            col(OutboxMessage.user_id) == user_id, col(OutboxMessage.status) == "pending"
         )
     )
     await session.flush()

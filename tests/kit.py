@@ -72,9 +72,7 @@ class Person:
     async def send(self, text: str) -> list[Outgoing]:
         if text.startswith("/"):
             command, _, args = text[1:].partition(" ")
-            return await self.deliver(
-                self.incoming(Kind.COMMAND, command=command.lower(), text=args)
-            )
+            return await self.deliver(self.incoming(Kind.COMMAND, command=command.lower(), text=args))
         return await self.deliver(self.incoming(Kind.TEXT, text=text))
 
     async def press(self, data: str, *, message_ref: str | None = "1") -> list[Outgoing]:
@@ -90,9 +88,7 @@ class Person:
         raise AssertionError(f"no button {label!r} in {self.texts()} / {self.buttons()}")
 
     async def share_location(self, latitude: float, longitude: float) -> list[Outgoing]:
-        return await self.deliver(
-            self.incoming(Kind.LOCATION, location=Location(latitude, longitude))
-        )
+        return await self.deliver(self.incoming(Kind.LOCATION, location=Location(latitude, longitude)))
 
     async def share_contact(self, phone: str, *, own: bool = True) -> list[Outgoing]:
         owner = self.external_id if own else "someone-else"

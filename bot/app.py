@@ -1,0 +1,71 @@
+"""The composition root: database, handler, outbox sender and scheduler, minus any channel.
+
+A channel (Telegram, the terminal) builds a ``Linli``, calls ``prepare()`` and
+``start(transports)``, feeds it ``Incoming`` messages through ``handler.handle``
+and renders the replies; ``stop()`` shuts everything down in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot.settings import Settings
+from handlers.entry import Handler
+from handlers.setup import build_registry, register_jobs
+from scheduler.delivery import Transport
+from scheduler.jobs import Jobs
+from scheduler.sender import OutboxSender
+from storage import demo, schema
+from storage.engine import Database
+
+log = logging.getLogger("linli")
+
+
+class Linli:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.registry = build_registry()
+        self.jobs = Jobs(self.db, on_enqueued=self.wake_sender)
+        register_jobs(self.jobs)
+        self.handler = Handler(
+            self.db,
+            self.registry,
+            staff_ids=settings.admin_ids,
+            on_enqueued=self.wake_sender,
+            on_scheduled=self.jobs.schedule,
+        )
+        self.sender: OutboxSender | None = None
+        self._sender_task: asyncio.Task[None] | None = None
+
+    async def prepare(self) -> None:
+        """Bring the schema up to date and, on an empty database, load the demo data."""
+        await schema.upgrade(self.db)
+        if self.settings.demo_data:
+            async with self.db.transaction() as session:
+                if await demo.is_empty(session):
+                    await demo.load(session)
+                    log.info("loaded demo data (communities and demo people)")
+
+    async def start(self, transports: dict[str, Transport]) -> None:
+        """Start delivering the outbox through these channels, and the scheduler."""
+        self.sender = OutboxSender(self.db, transports)
+        self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
+        await self.jobs.rebuild()
+        self.jobs.start()
+
+    def wake_sender(self) -> None:
+        if self.sender is not None:
+            self.sender.wake()
+
+    async def stop(self) -> None:
+        self.jobs.shutdown()
+        if self.sender is not None:
+            self.sender.stop()
+        if self._sender_task is not None:
+            self._sender_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender_task
+        await self.db.dispose()

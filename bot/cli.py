@@ -1,0 +1,62 @@
+"""The `linli` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="linli", description="Linli (邻里) neighbourhood chatbot")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="Telegram long polling if LINLI_TELEGRAM_TOKEN is set, else the terminal chat")
+
+    chat = sub.add_parser("chat", help="the terminal chat; act as any person")
+    chat.add_argument(
+        "--as", dest="person", default="me", help="who you are (demo: resident, staff, driver…)"
+    )
+    chat.add_argument("--lang", choices=["zh", "en"], default=None, help="language of a new person")
+
+    db = sub.add_parser("db", help="database schema (Alembic)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate to the newest schema")
+    down = db_sub.add_parser("downgrade", help="migrate down to a revision")
+    down.add_argument("revision")
+    db_sub.add_parser("current", help="show the current revision")
+
+    sub.add_parser("demo-data", help="load the demo communities and people (idempotent)")
+
+    admin = sub.add_parser("admin", help="bootstrap tasks")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    grant = admin_sub.add_parser("grant", help="give a person a role")
+    grant.add_argument("user", help="Linli id, Telegram id or name")
+    grant.add_argument("role", choices=["staff", "driver", "lawyer", "gig_worker"])
+    revoke = admin_sub.add_parser("revoke", help="take a role away")
+    revoke.add_argument("user")
+    revoke.add_argument("role", choices=["staff", "driver", "lawyer", "gig_worker"])
+    users = admin_sub.add_parser("users", help="list people (optionally matching a query)")
+    users.add_argument("query", nargs="?", default="")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    from bot import commands
+
+    return asyncio.run(commands.dispatch(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Settings from LINLI_* environment variables and a .env file; built in main(), never at import."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///linli.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINLI_", env_file=".env", extra="ignore")
+
+    telegram_token: SecretStr | None = None
+    # A self-hosted Bot API server, e.g. http://127.0.0.1:8081 (/bot<token>/<method> is appended).
+    telegram_api_base: str | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    # Comma-separated Telegram user ids who are staff from the start.
+    admins: str = ""
+    # Load the demo communities and people into an empty database at start-up.
+    demo_data: bool = True
+    log_level: str = "INFO"
+    # Long-poll timeout for getUpdates, seconds.
+    polling_timeout: int = 30
+
+    @field_validator("telegram_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("admins")
+    @classmethod
+    def _admins_are_ids(cls, value: str) -> str:
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        bad = [i for i in ids if not i.lstrip("-").isdigit()]
+        if bad:
+            raise ValueError(f"LINLI_ADMINS must be Telegram user ids, got {bad}")
+        return ",".join(ids)
+
+    @property
+    def admin_ids(self) -> list[str]:
+        return [i for i in self.admins.split(",") if i]

@@ -1,0 +1,202 @@
+"""The terminal chat: try all of Linli from one keyboard, as any person.
+
+Buttons are shown as numbered options; type the number to press one. Lines that
+start with ":" are terminal controls (":as staff", ":loc 30.48 114.41", ":help").
+Messages Linli sends to other people (staff, drivers…) arrive through the outbox
+and are printed with the recipient's name; switch to them with ":as" to answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from bot.app import Linli
+from dialogs.i18n import guess_language
+from dialogs.messages import Choice, Contact, Incoming, Kind, Location, Outgoing, Sender
+from storage import users
+from storage.demo import PEOPLE
+from storage.outbox import OutboxItem
+
+CHANNEL = "terminal"
+
+HELP = """Terminal controls:
+  <number>            press that button of the last message
+  /start /help …      commands, as in Telegram
+  :as <who>           become someone else: {people}, or any new name
+  :who                list the demo people
+  :loc <lat> <lon>    share a location (e.g. :loc 30.4806 114.4103)
+  :contact <phone>    share your phone number as a contact
+  :photo              send a photo
+  :sticker            send something Linli can't read
+  :quit               leave (everything is saved; run again to continue)"""
+
+
+@dataclass
+class Screen:
+    """What each person last saw: their numbered buttons, and message ids for edits."""
+
+    out: TextIO
+    choices: dict[str, list[Choice]] = field(default_factory=dict)
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def show(self, who: str, label: str, message: Outgoing) -> str:
+        message_id = str(next(self.ids))
+        prefix = "✎ " if message.edit_ref else ""
+        lines = [f"{label}: {prefix}{message.text}"]
+        if message.place:
+            p = message.place
+            lines.append(f"   📍 {p.title} — {p.address} ({p.latitude:.5f}, {p.longitude:.5f})")
+        if message.photo_ref:
+            lines.append(f"   🖼 [photo {message.photo_ref}]")
+        options = message.all_choices()
+        if options:
+            self.choices[who] = options
+            for number, choice in enumerate(options, 1):
+                lines.append(f"   [{number}] {choice.label}")
+        if message.ask is not None:
+            hint = {
+                "location": ":loc <lat> <lon>",
+                "contact": ":contact <phone>",
+                "photo": ":photo",
+            }
+            lines.append(f"   ({message.ask_label or ''} → type {hint[message.ask.value]})")
+        print("\n".join(lines), file=self.out, flush=True)
+        return message_id
+
+
+class TerminalTransport:
+    """Delivers outbox messages to terminal people by printing them."""
+
+    def __init__(self, screen: Screen, names: Callable[[str], str]) -> None:
+        self.screen = screen
+        self.names = names
+
+    async def deliver(self, item: OutboxItem) -> str | None:
+        return self.screen.show(item.chat_id, f"📨 Linli → {self.names(item.chat_id)}", item.message)
+
+
+class TerminalChat:
+    def __init__(self, app: Linli, *, person: str, language: str, out: TextIO = sys.stdout) -> None:
+        self.app = app
+        self.person = person
+        self.language = language
+        self.screen = Screen(out)
+        self.names: dict[str, str] = {p.external_id: p.name for p in PEOPLE}
+        self.updates = itertools.count(1)
+
+    def name(self, who: str) -> str:
+        return self.names.get(who, who)
+
+    def say(self, text: str) -> None:
+        print(text, file=self.screen.out, flush=True)
+
+    async def run(self, lines: asyncio.Queue[str | None]) -> None:
+        people = ", ".join(p.external_id for p in PEOPLE)
+        self.say(f"Linli terminal chat. You are '{self.person}'. Type :help for controls.")
+        self.say(HELP.format(people=people).splitlines()[0] + " (:help for all)")
+        await self.send(self.incoming(Kind.COMMAND, command="start"))
+        while (line := await lines.get()) is not None:
+            line = line.strip()
+            if not line:
+                continue
+            if line == ":quit":
+                break
+            incoming = self.parse(line, people)
+            if incoming is not None:
+                await self.send(incoming)
+
+    def parse(self, line: str, people: str) -> Incoming | None:
+        if line.startswith(":"):
+            return self.control(line, people)
+        if line.startswith("/"):
+            command, _, args = line[1:].partition(" ")
+            return self.incoming(Kind.COMMAND, command=command.lower(), text=args)
+        options = self.screen.choices.get(self.person, [])
+        if line.isdigit() and 1 <= int(line) <= len(options):
+            return self.incoming(Kind.CHOICE, choice=options[int(line) - 1].data, message_ref="0")
+        return self.incoming(Kind.TEXT, text=line)
+
+    def control(self, line: str, people: str) -> Incoming | None:
+        verb, _, rest = line[1:].partition(" ")
+        args = rest.split()
+        if verb == "as" and rest.strip():
+            self.person = rest.strip()[:64]
+            self.say(f"— you are now '{self.name(self.person)}' —")
+            return None
+        if verb == "who":
+            self.say("\n".join(f"  {p.external_id:<9} {p.name}" for p in PEOPLE))
+            return None
+        if verb == "loc" and len(args) == 2:
+            try:
+                lat, lon = float(args[0]), float(args[1])
+            except ValueError:
+                lat, lon = 999.0, 999.0
+            if -90 <= lat <= 90 and -180 <= lon <= 180:
+                return self.incoming(Kind.LOCATION, location=Location(lat, lon))
+            self.say("latitude must be -90…90 and longitude -180…180")
+            return None
+        if verb == "contact" and args:
+            return self.incoming(
+                Kind.CONTACT, contact=Contact(phone=" ".join(args), owner_external_id=self.person)
+            )
+        if verb == "photo":
+            return self.incoming(Kind.PHOTO, photo_ref="terminal-photo", text=rest)
+        if verb == "sticker":
+            return self.incoming(Kind.UNSUPPORTED)
+        self.say(HELP.format(people=people))
+        return None
+
+    def incoming(self, kind: Kind, **fields: object) -> Incoming:
+        return Incoming(
+            channel=CHANNEL,
+            sender=Sender(
+                external_id=self.person,
+                display_name=self.name(self.person),
+                language_code=self.language,
+            ),
+            chat_id=self.person,
+            kind=kind,
+            update_id=None,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    async def send(self, incoming: Incoming) -> None:
+        for reply in await self.app.handler.handle(incoming):
+            self.screen.show(self.person, "Linli", reply)
+
+
+def _read_lines(queue: asyncio.Queue[str | None]) -> None:
+    """stdin in a daemon thread, so the outbox keeps printing while we wait for input
+    and leaving never waits for a blocked read."""
+    loop = asyncio.get_running_loop()
+
+    def pump() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=pump, name="stdin", daemon=True).start()
+
+
+async def run_terminal(app: Linli, *, person: str, language: str | None) -> None:
+    language = language or guess_language(os.environ.get("LANG", "zh_CN").replace("_", "-"))
+    chat = TerminalChat(app, person=person, language=language)
+    await app.prepare()
+    async with app.db.transaction() as session:
+        for user in await users.list_users(session, limit=1000):
+            if user.channel == CHANNEL and user.display_name:
+                chat.names.setdefault(user.external_id, user.display_name)
+    await app.start({CHANNEL: TerminalTransport(chat.screen, chat.name)})
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    _read_lines(queue)
+    try:
+        await chat.run(queue)
+    finally:
+        await app.stop()

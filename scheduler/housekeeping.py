@@ -1,0 +1,24 @@
+"""Housekeeping jobs: prune old idempotency keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from scheduler.jobs import Jobs, Periodic
+from storage import updates
+from storage.engine import Database
+from storage.models import utcnow
+
+# Telegram redelivers within minutes; a week of keys is a wide margin.
+KEEP_UPDATE_KEYS = timedelta(days=7)
+
+
+async def prune_update_keys(db: Database, arg: str) -> int:
+    async with db.transaction() as session:
+        await updates.prune(session, utcnow() - KEEP_UPDATE_KEYS)
+    return 0
+
+
+def register(jobs: Jobs) -> None:
+    jobs.add_runner("prune-update-keys", prune_update_keys)
+    jobs.add_periodic(Periodic("prune-update-keys", timedelta(hours=6), "prune-update-keys"))

@@ -1,0 +1,211 @@
+"""The rate limiter: table tests for each limit, and a property over any sequence of sends."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scheduler.ratelimit import RateLimiter, Window
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def send(limiter: RateLimiter, key: str, is_group: bool, times: int = 1) -> None:
+    for _ in range(times):
+        assert limiter.delay_for(key, is_group) == 0
+        limiter.record(key, is_group)
+
+
+@pytest.mark.parametrize(
+    ("is_group", "sends_at_zero", "elapsed", "expected_delay"),
+    [
+        (False, 0, 0.0, 0.0),  # nothing sent yet
+        (False, 2, 0.0, 0.0),  # inside the burst of 3
+        (False, 3, 0.0, 3.0),  # burst used: the oldest must be 3 s old
+        (False, 3, 1.0, 2.0),
+        (False, 3, 3.0, 0.0),  # exactly one window later
+        (True, 19, 0.0, 0.0),
+        (True, 20, 0.0, 60.0),  # 20 per minute in a group
+        (True, 20, 45.0, 15.0),
+        (True, 20, 60.0, 0.0),
+    ],
+)
+def test_chat_windows(
+    is_group: bool, sends_at_zero: int, elapsed: float, expected_delay: float
+) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock)
+    send(limiter, "chat", is_group, sends_at_zero)
+    clock.t = elapsed
+    assert limiter.delay_for("chat", is_group) == pytest.approx(expected_delay)
+
+
+def test_global_limit_applies_across_chats() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock)
+    for n in range(30):
+        send(limiter, f"chat{n}", False)
+    assert limiter.global_delay() == pytest.approx(1.0)
+    assert limiter.delay_for("someone-new", False) == pytest.approx(1.0)
+    clock.t = 0.5
+    assert limiter.delay_for("someone-new", True) == pytest.approx(0.5)
+    clock.t = 1.0
+    assert limiter.delay_for("someone-new", False) == 0
+
+
+def test_chat_penalty_holds_only_that_chat() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock)
+    limiter.penalise("a", 10)
+    limiter.penalise("a", 2)  # a shorter retry_after never shortens the hold
+    assert limiter.delay_for("a", False) == pytest.approx(10)
+    assert limiter.delay_for("b", False) == 0
+    clock.t = 10
+    assert limiter.delay_for("a", False) == 0
+
+
+def test_global_penalty_holds_everything() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock)
+    limiter.penalise_all(7)
+    assert limiter.delay_for("a", False) == pytest.approx(7)
+    assert limiter.delay_for("g", True) == pytest.approx(7)
+    clock.t = 7
+    assert limiter.global_delay() == 0
+
+
+def test_state_is_dropped_once_expired() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock)
+    for n in range(1000):
+        clock.t = n * 0.05
+        send(limiter, f"user{n}", False)
+    # Only chats written to in the last private window (3 s) are still tracked.
+    assert limiter.tracked_chats <= 61
+    send(limiter, "group", True)
+    limiter.penalise("slow", 120)
+    clock.t += 61
+    assert limiter.tracked_chats == 1  # the penalty is still running
+    clock.t += 60
+    assert limiter.tracked_chats == 0
+
+
+def test_a_chat_changing_kind_keeps_its_recent_sends() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock)
+    send(limiter, "c", False, 3)
+    limiter.record("c", True)  # now a group: 4 sends in the last minute, under 20
+    assert limiter.delay_for("c", True) == 0
+
+
+@pytest.mark.parametrize(
+    ("rate", "window"),
+    [(30.0, Window(30, 1.0)), (30.9, Window(30, 1.0)), (0.5, Window(1, 2.0))],
+)
+def test_window_per_second(rate: float, window: Window) -> None:
+    assert Window.per_second(rate) == window
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"global_per_second": 0}, {"per_chat_interval": -1}, {"group_per_minute": 0},
+     {"private_burst": 0}],
+)
+def test_rejects_nonsense(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        RateLimiter(FakeClock(), **kwargs)  # type: ignore[arg-type]
+
+
+# -- the property ----------------------------------------------------------------------------
+
+CONFIGS = [
+    {},  # Telegram's defaults
+    {"global_per_second": 5, "group_per_minute": 4, "private_burst": 2, "per_chat_interval": 0.7},
+    {"global_per_second": 2.5, "group_per_minute": 1, "private_burst": 1},
+]
+GROUPS = {"c0", "c1"}
+
+operation = st.tuples(
+    st.floats(0, 4, allow_nan=False),  # time passing before it
+    st.sampled_from([f"c{n}" for n in range(6)]),
+    st.sampled_from(["try", "wait_then_send", "penalise", "penalise_all"]),
+    st.floats(0, 20, allow_nan=False),  # penalty length
+)
+
+
+def would_break_a_limit(
+    limiter: RateLimiter,
+    now: float,
+    key: str,
+    sends: list[tuple[float, str]],
+    holds: dict[str, float],
+) -> bool:
+    """An oracle independent of the limiter's state: would one more send now break a rule?"""
+    window = limiter.window_for(key in GROUPS)
+    recent_all = [t for t, _ in sends if t + limiter.global_window.seconds > now]
+    recent_chat = [t for t, k in sends if k == key and t + window.seconds > now]
+    return (
+        now < holds.get("*", -1.0)
+        or now < holds.get(key, -1.0)
+        or len(recent_all) >= limiter.global_window.limit
+        or len(recent_chat) >= window.limit
+    )
+
+
+def assert_no_window_overfull(times: list[float], window: Window) -> None:
+    # limit + 1 sends in a half-open window [a, a + seconds) would need the send
+    # ``limit`` places later to come before a + seconds.
+    for a, b in zip(times, times[window.limit :], strict=False):
+        assert a + window.seconds <= b
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(config=st.sampled_from(CONFIGS), ops=st.lists(operation, max_size=200))
+def test_sends_allowed_never_exceed_any_limit(
+    config: dict[str, float], ops: list[tuple[float, str, str, float]]
+) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock, **config)  # type: ignore[arg-type]
+    sends: list[tuple[float, str]] = []
+    holds: dict[str, float] = {}
+    for dt, key, op, seconds in ops:
+        clock.t += dt
+        is_group = key in GROUPS
+        if op in ("try", "wait_then_send"):
+            delay = limiter.delay_for(key, is_group)
+            # Exact: it says "wait" precisely when a send now would break a rule.
+            assert (delay > 0) == would_break_a_limit(limiter, clock.t, key, sends, holds)
+            if op == "wait_then_send":
+                for _ in range(3):  # float rounding may leave one tiny step
+                    clock.t += delay
+                    delay = limiter.delay_for(key, is_group)
+                assert delay == 0
+            if delay == 0:
+                limiter.record(key, is_group)
+                sends.append((clock.t, key))
+        elif op == "penalise":
+            limiter.penalise(key, seconds)
+            holds[key] = max(holds.get(key, -1.0), clock.t + seconds)
+        else:
+            limiter.penalise_all(seconds)
+            holds["*"] = max(holds.get("*", -1.0), clock.t + seconds)
+
+    assert_no_window_overfull([t for t, _ in sends], limiter.global_window)
+    per_chat: defaultdict[str, list[float]] = defaultdict(list)
+    for t, key in sends:
+        per_chat[key].append(t)
+    for key, times in per_chat.items():
+        assert_no_window_overfull(times, limiter.window_for(key in GROUPS))
+
+    # Bounded memory: once every window and hold has passed, nothing is kept.
+    clock.t += 60 + 20 + 1
+    assert limiter.tracked_chats == 0
