@@ -172,9 +172,7 @@ async def test_edit_and_not_modified(tg: FakeTelegramServer, bot: Bot, alice: Fa
     # Like Telegram, an edit without reply_markup removes the inline keyboard.
     await bot.edit_message_text(text="v3", chat_id=alice.id, message_id=msg.message_id)
     assert sent.buttons == []
-    await bot.edit_message_reply_markup(
-        chat_id=alice.id, message_id=msg.message_id, reply_markup=KEYBOARD
-    )
+    await bot.edit_message_reply_markup(chat_id=alice.id, message_id=msg.message_id, reply_markup=KEYBOARD)
     assert sent.buttons
     assert sent.text == "v3"
 
@@ -239,9 +237,7 @@ async def test_validation_and_formatting(tg: FakeTelegramServer, bot: Bot, alice
     md = await bot.send_message(alice.id, r"*粗* v1\.5", parse_mode="MarkdownV2")
     assert md.text == "粗 v1.5"
 
-    keyboard = ReplyKeyboardMarkup(
-        keyboard=[[KeyboardButton(text="发送位置", request_location=True)]]
-    )
+    keyboard = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="发送位置", request_location=True)]])
     shown = await bot.send_message(alice.id, "在哪里？", reply_markup=keyboard)
     assert shown.reply_markup is None  # Message.reply_markup is only ever inline
     assert tg.reply_keyboard(alice) == [["发送位置"]]
@@ -298,9 +294,7 @@ async def test_long_poll(tg: FakeTelegramServer, bot: Bot, alice: FakeUser) -> N
     assert await bot.get_updates(offset=update["update_id"] + 1, timeout=1) == []
 
 
-async def test_conflict_and_dropped_poller(
-    tg: FakeTelegramServer, bot: Bot, alice: FakeUser
-) -> None:
+async def test_conflict_and_dropped_poller(tg: FakeTelegramServer, bot: Bot, alice: FakeUser) -> None:
     other = tg.make_bot()
     try:
         first = asyncio.create_task(bot.get_updates(timeout=30))
@@ -319,9 +313,7 @@ async def test_conflict_and_dropped_poller(
         await other.session.close()
 
 
-async def test_sigkilled_poller_is_forgotten(
-    tg: FakeTelegramServer, bot: Bot, alice: FakeUser
-) -> None:
+async def test_sigkilled_poller_is_forgotten(tg: FakeTelegramServer, bot: Bot, alice: FakeUser) -> None:
     url = f"{tg.base_url}/bot{tg.token}/getUpdates?timeout=30"
     code = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=60)"
     process = await asyncio.create_subprocess_exec(sys.executable, "-c", code)
@@ -370,9 +362,7 @@ async def test_photo_upload_and_download(tg: FakeTelegramServer, bot: Bot, alice
         assert got.read() == b"pothole"
 
 
-async def test_form_encoded_request_is_recorded(
-    tg: FakeTelegramServer, bot: Bot, alice: FakeUser
-) -> None:
+async def test_form_encoded_request_is_recorded(tg: FakeTelegramServer, bot: Bot, alice: FakeUser) -> None:
     await bot.send_message(alice.id, "hi", reply_markup=KEYBOARD)
     request = tg.requests[-1]
     assert (request.method, request.http_method) == ("sendMessage", "POST")
@@ -387,9 +377,7 @@ async def test_commands_per_language(tg: FakeTelegramServer, bot: Bot, alice: Fa
     bob = tg.user(1002, "Bob", language_code="en")
     carol = tg.user(1003, "Carol", language_code="fr")
     await bot.set_my_commands([BotCommand(command="start", description="开始")], language_code="zh")
-    await bot.set_my_commands(
-        [BotCommand(command="start", description="Start")], language_code="en"
-    )
+    await bot.set_my_commands([BotCommand(command="start", description="Start")], language_code="en")
 
     assert [c.description for c in await bot.get_my_commands(language_code="zh")] == ["开始"]
     assert tg.get_commands(language_code="en") == [{"command": "start", "description": "Start"}]
@@ -408,9 +396,7 @@ async def test_commands_per_language(tg: FakeTelegramServer, bot: Bot, alice: Fa
     assert await bot.get_my_commands(language_code="en") == []
 
 
-async def test_user_inputs_and_other_sends(
-    tg: FakeTelegramServer, bot: Bot, alice: FakeUser
-) -> None:
+async def test_user_inputs_and_other_sends(tg: FakeTelegramServer, bot: Bot, alice: FakeUser) -> None:
     group = tg.group(-1001234567890, "幸福里")
     tg.send_location(alice, 31.23, 121.47)
     tg.send_contact(alice, "+8613800138000")
@@ -471,9 +457,7 @@ async def test_flood_limits(tg: FakeTelegramServer, bot: Bot, alice: FakeUser) -
 
 async def test_dispatcher_round_trip(tg: FakeTelegramServer, bot: Bot, alice: FakeUser) -> None:
     dp = Dispatcher()
-    ping = InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text="ping", callback_data="ping")]]
-    )
+    ping = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="ping", callback_data="ping")]])
 
     @dp.message(CommandStart())
     async def start(message: Message) -> None:

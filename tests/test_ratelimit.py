@@ -39,9 +39,7 @@ def send(limiter: RateLimiter, key: str, is_group: bool, times: int = 1) -> None
         (True, 20, 60.0, 0.0),
     ],
 )
-def test_chat_windows(
-    is_group: bool, sends_at_zero: int, elapsed: float, expected_delay: float
-) -> None:
+def test_chat_windows(is_group: bool, sends_at_zero: int, elapsed: float, expected_delay: float) -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock)
     send(limiter, "chat", is_group, sends_at_zero)
@@ -117,8 +115,7 @@ def test_window_per_second(rate: float, window: Window) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"global_per_second": 0}, {"per_chat_interval": -1}, {"group_per_minute": 0},
-     {"private_burst": 0}],
+    [{"global_per_second": 0}, {"per_chat_interval": -1}, {"group_per_minute": 0}, {"private_burst": 0}],
 )
 def test_rejects_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):

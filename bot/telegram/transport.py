@@ -1,0 +1,65 @@
+"""The outbox sender's Transport for Telegram: deliver one item, or say why not."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramRetryAfter,
+)
+
+from bot.telegram import render
+from scheduler.delivery import PermanentFailure, RecipientGone, RetryLater, Transport
+from storage.outbox import OutboxItem
+
+log = logging.getLogger("linli.telegram")
+
+# 400s that mean the chat itself is unreachable, not that the message is wrong.
+_GONE_400 = ("chat not found", "user not found", "peer_id_invalid", "group chat was deactivated")
+
+
+class TelegramTransport:
+    """Renders an outbox item into its chat; network errors propagate (retried by the sender)."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def deliver(self, item: OutboxItem) -> str | None:
+        try:
+            chat_id = int(item.chat_id)
+        except ValueError:
+            raise PermanentFailure(f"not a Telegram chat id: {item.chat_id!r}") from None
+        try:
+            ids = await render.send(self.bot, chat_id, [item.message])
+        except TelegramRetryAfter as e:
+            raise RetryLater(e.retry_after) from e
+        except TelegramForbiddenError as e:  # blocked, deactivated, kicked from the group
+            raise RecipientGone(e.message) from e
+        except TelegramMigrateToChat as e:
+            # The group became a supergroup with a new id: this one takes no more messages.
+            raise RecipientGone(f"group moved to {e.migrate_to_chat_id}") from e
+        except TelegramBadRequest as e:
+            if any(marker in e.message.lower() for marker in _GONE_400):
+                raise RecipientGone(e.message) from e
+            raise PermanentFailure(e.message) from e
+        except TelegramEntityTooLarge as e:  # a network error by class, but retrying won't help
+            raise PermanentFailure(e.message) from e
+        # The id of the last part: the one carrying the buttons, which later edits target.
+        return str(ids[-1]) if ids else None
+
+
+class ChannelTransports(dict[str, Transport]):
+    """Transports by channel name, and itself a Transport that routes each item to its
+    channel's. ``Linli.start`` takes a dict, while ``OutboxSender`` takes one transport;
+    this satisfies both (see the report on that mismatch)."""
+
+    async def deliver(self, item: OutboxItem) -> str | None:
+        transport = self.get(item.channel)
+        if transport is None:
+            raise PermanentFailure(f"no transport for channel {item.channel!r}")
+        return await transport.deliver(item)

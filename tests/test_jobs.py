@@ -1,0 +1,63 @@
+"""Scheduled jobs come from database rows: rebuilt after a restart, fired once, on time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from dialogs import role_applications
+from scheduler.jobs import Jobs
+from storage import applications
+from tests.conftest import STAFF_ID
+from tests.kit import Kit
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _jobs(kit: Kit, clock: Clock) -> Jobs:
+    jobs = Jobs(kit.db, now=clock)
+    role_applications.register_jobs(jobs)
+    return jobs
+
+
+async def test_application_reminder_survives_restart_and_fires_once(kit: Kit) -> None:
+    staff = kit.person(STAFF_ID, "Staff")
+    await kit.onboard(staff)
+    driver = kit.person("601", "Driver")
+    await kit.onboard(driver, phone="13800005555")
+    await driver.send("/driver")
+    await driver.send("鄂A12345")
+    await driver.send("白色朗逸")
+    await driver.click("提交")
+    async with kit.db.transaction() as session:
+        (app,) = await applications.pending(session)
+
+    clock = Clock()
+    first = _jobs(kit, clock)
+    assert await first.rebuild() == 1
+    job = first.scheduler.get_job(f"application-reminder:{app.id}")
+    assert job is not None
+    assert job.trigger.run_date == app.created_at + timedelta(hours=24)
+    assert await first.run_due() == 0  # not yet
+
+    # "Restart": a brand-new scheduler finds the same job in the database.
+    clock.now += timedelta(hours=25)
+    second = _jobs(kit, clock)
+    assert await second.rebuild() == 1
+    assert await second.run_due() == 1
+    reminders = [m for m in await staff.inbox() if "24 小时" in m.text]
+    assert len(reminders) == 1
+    # Running again (say, after another crash) sends nothing twice.
+    await second.run_due()
+    assert len([m for m in await staff.inbox() if "24 小时" in m.text]) == 1
+
+    # Once decided, the job is gone.
+    approve = reminders[0].all_choices()[0].data
+    await staff.press(approve)
+    third = _jobs(kit, clock)
+    assert await third.rebuild() == 0
