@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.data import ConversationState
 from storage.dialect import is_postgres
 from storage.models import Conversation, utcnow
+
+# Prebuilt Core statements: these run on every message (see storage/updates.py).
+_T = cast(Table, Conversation.__table__)  # type: ignore[attr-defined]
+_LOAD = select(_T.c.flow, _T.c.step, _T.c.data, _T.c.version).where(_T.c.key == bindparam("key"))
+_LOAD_LOCKED = _LOAD.with_for_update()
+_INSERT = insert(_T)
+_UPDATE = (
+    update(_T)
+    .where(_T.c.key == bindparam("k"), _T.c.version == bindparam("old_version"))
+    .values(
+        flow=bindparam("flow"),
+        step=bindparam("step"),
+        data=bindparam("data"),
+        version=bindparam("new_version"),
+        updated_at=bindparam("at"),
+    )
+)
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -19,10 +37,8 @@ class ConcurrentUpdate(RuntimeError):
 
 async def load(session: AsyncSession, key: str) -> ConversationState:
     """Read the state, locking the row on PostgreSQL so two workers serialise per chat."""
-    stmt = select(Conversation).where(col(Conversation.key) == key)
-    if is_postgres(session):
-        stmt = stmt.with_for_update()
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    stmt = _LOAD_LOCKED if is_postgres(session) else _LOAD
+    row = (await session.execute(stmt, {"key": key})).one_or_none()
     if row is None:
         return ConversationState(key=key, flow=None, step=None, data={}, version=0)
     return ConversationState(
@@ -49,13 +65,20 @@ async def save(
     if old.version == 0:
         if flow is None and not data:
             return  # nothing to remember
-        session.add(Conversation(key=old.key, user_id=user_id, flow=flow, step=step, data=raw, version=1))
-        await session.flush()
+        values = {"key": old.key, "user_id": user_id, "flow": flow, "step": step, "data": raw}
+        await session.execute(_INSERT, {**values, "version": 1, "updated_at": utcnow()})
         return
     result = await session.execute(
-        update(Conversation)
-        .where(col(Conversation.key) == old.key, col(Conversation.version) == old.version)
-        .values(flow=flow, step=step, data=raw, version=old.version + 1, updated_at=utcnow())
+        _UPDATE,
+        {
+            "k": old.key,
+            "old_version": old.version,
+            "flow": flow,
+            "step": step,
+            "data": raw,
+            "new_version": old.version + 1,
+            "at": utcnow(),
+        },
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConcurrentUpdate(old.key)

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_inline
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -30,7 +32,18 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if not is_sqlite(url):
         return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    # One connection: SQLite allows one writer at a time anyway, and waiting in the
+    # pool's FIFO queue is fair and immediate, where SQLite's busy handler sleeps
+    # and retries (tens of milliseconds per collision under load).
+    path = make_url(url).database or ":memory:"
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        async_creator=sqlite_inline.creator(path, timeout=30),
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=60,
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

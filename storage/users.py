@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dialogs.i18n import LANGUAGES, guess_language
 from storage.data import Role, UserData
-from storage.dialect import upsert_insert
+from storage.dialect import is_postgres
 from storage.models import (
     Conversation,
     OutboxMessage,
@@ -24,8 +27,8 @@ def _roles(raw: str) -> frozenset[Role]:
     return frozenset(Role(r) for r in raw.split(",") if r)
 
 
-def to_data(row: User) -> UserData:
-    assert row.id is not None
+def to_data(row: Any) -> UserData:
+    """A user row (ORM object or Core row: same attribute names) as plain data."""
     return UserData(
         id=row.id,
         channel=row.channel,
@@ -46,6 +49,15 @@ def to_data(row: User) -> UserData:
     )
 
 
+# Prebuilt Core statements for the per-message lookup (see storage/updates.py).
+_T = cast(Table, User.__table__)  # type: ignore[attr-defined]
+_FIND = select(_T).where(_T.c.channel == bindparam("channel"), _T.c.external_id == bindparam("external_id"))
+_INSERT = {
+    "sqlite": sqlite_insert(_T).on_conflict_do_nothing(index_elements=["channel", "external_id"]),
+    "postgresql": pg_insert(_T).on_conflict_do_nothing(index_elements=["channel", "external_id"]),
+}
+
+
 async def ensure_user(
     session: AsyncSession,
     *,
@@ -62,41 +74,32 @@ async def ensure_user(
     Names are refreshed only for people who have consented. People listed in
     LINLI_ADMINS get the staff role the first time they write.
     """
-    row = (
-        await session.execute(
-            select(User).where(col(User.channel) == channel, col(User.external_id) == external_id)
-        )
-    ).scalar_one_or_none()
+    key = {"channel": channel, "external_id": external_id}
+    row = (await session.execute(_FIND, key)).one_or_none()
     if row is None:
-        ins = upsert_insert(session, User).values(
-            channel=channel,
-            external_id=external_id,
-            chat_id=chat_id,
-            client_language=(client_language or "")[:20] or None,
-            roles="",
-            created_at=utcnow(),
-            updated_at=utcnow(),
-        )
-        await session.execute(ins.on_conflict_do_nothing(index_elements=["channel", "external_id"]))
-        row = (
-            await session.execute(
-                select(User).where(col(User.channel) == channel, col(User.external_id) == external_id)
-            )
-        ).scalar_one()
-    changed = False
+        now = utcnow()
+        values = {
+            **key,
+            "chat_id": chat_id,
+            "client_language": (client_language or "")[:20] or None,
+            "display_name": "",
+            "roles": "",
+            "created_at": now,
+            "updated_at": now,
+        }
+        await session.execute(_INSERT["postgresql" if is_postgres(session) else "sqlite"], values)
+        row = (await session.execute(_FIND, key)).one()
+    changes: dict[str, Any] = {}
     if row.consent_at is not None and row.forgotten_at is None:
         if display_name and row.display_name != display_name[:200]:
-            row.display_name = display_name[:200]
-            changed = True
+            changes["display_name"] = display_name[:200]
         if username != row.username:
-            row.username = username
-            changed = True
+            changes["username"] = username
     if external_id in set(staff_ids) and Role.STAFF not in _roles(row.roles):
-        row.roles = ",".join(sorted({*row.roles.split(","), Role.STAFF} - {""}))
-        changed = True
-    if changed:
-        row.updated_at = utcnow()
-        await session.flush()
+        changes["roles"] = ",".join(sorted({*row.roles.split(","), Role.STAFF} - {""}))
+    if changes:
+        await _update(session, row.id, **changes)
+        row = (await session.execute(_FIND, key)).one()
     return to_data(row)
 
 

@@ -1,0 +1,143 @@
+"""Dialog steps per second and latency through handlers + dialogs + storage (no transport).
+
+Each simulated person does onboarding (consent, language, community search, pick,
+building, phone) and then keeps toggling lawyer specialties, a step that reads and
+writes conversation state and the user row. Beside it, in the same run, a
+baseline: the same number of bare database transactions (claim an update id)
+through the same engine, so the ratio says what the dialog layer costs.
+
+    python bench/dialog_steps.py                 # SQLite
+    python bench/dialog_steps.py --postgres      # also PostgreSQL (starts a throwaway server)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dialogs.messages import Incoming, Kind, Sender  # noqa: E402
+from handlers.entry import Handler  # noqa: E402
+from handlers.setup import build_registry  # noqa: E402
+from storage import demo, updates  # noqa: E402
+from storage.engine import Database  # noqa: E402
+from storage.schema import create_schema  # noqa: E402
+
+_ids = itertools.count(1)
+
+
+def msg(person: int, kind: Kind, **fields: object) -> Incoming:
+    return Incoming(
+        channel="telegram",
+        sender=Sender(external_id=str(person), display_name=f"P{person}", language_code="zh-hans"),
+        chat_id=str(person),
+        kind=kind,
+        update_id=str(next(_ids)),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def script(person: int, toggles: int) -> list[Incoming]:
+    steps = [
+        msg(person, Kind.COMMAND, command="start"),
+        msg(person, Kind.CHOICE, choice="f:onboarding:consent:yes"),
+        msg(person, Kind.CHOICE, choice="f:onboarding:language:zh"),
+        msg(person, Kind.TEXT, text="春和"),
+        msg(person, Kind.CHOICE, choice="f:onboarding:community:c1"),
+        msg(person, Kind.TEXT, text="3栋"),
+        msg(person, Kind.TEXT, text="13800138000"),
+        msg(person, Kind.COMMAND, command="lawyer"),
+        msg(person, Kind.TEXT, text="春和律师事务所"),
+        msg(person, Kind.TEXT, text="12345678901234567"),
+    ]
+    toggle = itertools.cycle(["labour", "family", "injury", "elder"])
+    steps += [
+        msg(person, Kind.CHOICE, choice=f"f:lawyer:specialties:{next(toggle)}") for _ in range(toggles)
+    ]
+    return steps
+
+
+async def run_people(
+    people: int, per_person: Callable[[int], Awaitable[list[float]]]
+) -> tuple[float, list[float]]:
+    start = time.perf_counter()
+    results = await asyncio.gather(*(per_person(p) for p in range(people)))
+    elapsed = time.perf_counter() - start
+    return elapsed, [lat for r in results for lat in r]
+
+
+def report(name: str, elapsed: float, latencies: list[float]) -> float:
+    lat = sorted(latencies)
+    rate = len(lat) / elapsed
+    p50 = statistics.median(lat) * 1000
+    p99 = lat[int(len(lat) * 0.99) - 1] * 1000
+    print(f"  {name:<28} {len(lat):>6} steps  {rate:>8.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+    return rate
+
+
+async def bench(url: str, label: str, people: int, toggles: int) -> None:
+    db = Database(url)
+    await create_schema(db)
+    async with db.transaction() as session:
+        await demo.load(session)
+    handler = Handler(db, build_registry())
+    scripts = {p: script(1000 + p, toggles) for p in range(people)}
+
+    async def person(p: int) -> list[float]:
+        out = []
+        for incoming in scripts[p]:
+            t0 = time.perf_counter()
+            replies = await handler.handle(incoming)
+            out.append(time.perf_counter() - t0)
+            assert replies, incoming
+        return out
+
+    async def bare(p: int) -> list[float]:
+        out = []
+        for _ in scripts[p]:
+            t0 = time.perf_counter()
+            async with db.transaction() as session:
+                await updates.claim(session, f"bare:{next(_ids)}")
+            out.append(time.perf_counter() - t0)
+        return out
+
+    print(f"{label}: {people} people × {len(scripts[0])} steps, concurrently")
+    base_rate = report("baseline (bare transaction)", *await run_people(people, bare))
+    rate = report("dialog steps", *await run_people(people, person))
+    print(f"  dialog / baseline rate: {rate / base_rate:.2f}")
+    await db.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=50)
+    parser.add_argument("--toggles", type=int, default=30)
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        await bench(f"sqlite+aiosqlite:///{tmp}/bench.db", "SQLite", args.people, args.toggles)
+    if args.postgres:
+        from tests.postgres_server import PostgresServer, find_pg_bindir
+
+        bindir = find_pg_bindir()
+        if bindir is None:
+            raise SystemExit("PostgreSQL binaries not found")
+        server = PostgresServer(bindir)
+        server.start()
+        try:
+            url = server.create_database("bench")
+            await bench(url, "PostgreSQL", args.people, args.toggles)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
