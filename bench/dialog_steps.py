@@ -2,9 +2,14 @@
 
 Each simulated person does onboarding (consent, language, community search, pick,
 building, phone) and then keeps toggling lawyer specialties, a step that reads and
-writes conversation state and the user row. Beside it, in the same run, a
-baseline: the same number of bare database transactions (claim an update id)
-through the same engine, so the ratio says what the dialog layer costs.
+writes conversation state. Beside it, in the same run, a baseline: bare database
+transactions (claim an update id) through the same engine, so the ratio says what
+the dialog layer costs. Three measurements:
+
+  throughput  50 people sending as fast as they can (closed loop): steps/s
+  latency     one step at a time: p50/p99 of a single step
+  open loop   steps arriving at a fixed rate (default 500/s, Poisson): p50/p99
+              including any queueing, i.e. what a person waits at that load
 
     python bench/dialog_steps.py                 # SQLite
     python bench/dialog_steps.py --postgres      # also PostgreSQL (starts a throwaway server)
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import random
 import statistics
 import sys
 import tempfile
@@ -79,11 +85,34 @@ def report(name: str, elapsed: float, latencies: list[float]) -> float:
     rate = len(lat) / elapsed
     p50 = statistics.median(lat) * 1000
     p99 = lat[int(len(lat) * 0.99) - 1] * 1000
-    print(f"  {name:<28} {len(lat):>6} steps  {rate:>8.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+    shown = f"{rate:>8.0f}/s" if elapsed != 1.0 else " " * 10
+    print(f"  {name:<28} {len(lat):>6} steps  {shown}  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
     return rate
 
 
-async def bench(url: str, label: str, people: int, toggles: int) -> None:
+async def open_loop(rate: float, total: int, step: Callable[[int], Awaitable[None]]) -> list[float]:
+    """Start steps at Poisson arrival times; latency counts from the planned start."""
+    rng = random.Random(7)
+    latencies: list[float] = []
+    start = time.perf_counter()
+    planned = 0.0
+    tasks = []
+
+    async def one(i: int, at: float) -> None:
+        await step(i)
+        latencies.append(time.perf_counter() - (start + at))
+
+    for i in range(total):
+        planned += rng.expovariate(rate)
+        delay = start + planned - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # pacing the load generator, not synchronising a test
+        tasks.append(asyncio.create_task(one(i, planned)))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+async def bench(url: str, label: str, people: int, toggles: int, rate: float) -> None:
     db = Database(url)
     await create_schema(db)
     async with db.transaction() as session:
@@ -109,10 +138,35 @@ async def bench(url: str, label: str, people: int, toggles: int) -> None:
             out.append(time.perf_counter() - t0)
         return out
 
-    print(f"{label}: {people} people × {len(scripts[0])} steps, concurrently")
+    print(f"{label}: throughput, {people} people × {len(scripts[0])} steps at once")
     base_rate = report("baseline (bare transaction)", *await run_people(people, bare))
-    rate = report("dialog steps", *await run_people(people, person))
-    print(f"  dialog / baseline rate: {rate / base_rate:.2f}")
+    dialog_rate = report("dialog steps", *await run_people(people, person))
+    print(f"  dialog / baseline rate: {dialog_rate / base_rate:.2f}")
+
+    print(f"{label}: latency, one step at a time")
+    scripts[5000] = script(5000, toggles * 10)
+    base_rate = report("baseline (bare transaction)", *await run_people(1, lambda _: bare(5000)))
+    lat_rate = report("dialog steps", *await run_people(1, lambda _: person(5000)))
+    print(f"  dialog / baseline rate: {lat_rate / base_rate:.2f}")
+
+    print(f"{label}: open loop, {rate:.0f} steps/s offered")
+    flat = [m for p in range(people) for m in script(9000 + p, toggles)]
+    # People take turns, so each conversation still sees its own steps in order.
+    by_person: dict[str, list[Incoming]] = {}
+    for m in flat:
+        by_person.setdefault(m.sender.external_id, []).append(m)
+    order = [q for batch in zip(*by_person.values(), strict=False) for q in batch]
+
+    async def dialog_step(i: int) -> None:
+        await handler.handle(order[i])
+
+    async def bare_step(i: int) -> None:
+        async with db.transaction() as session:
+            await updates.claim(session, f"open:{next(_ids)}")
+
+    n = min(len(order), int(rate * 4))
+    report("baseline (bare transaction)", 1.0, await open_loop(rate, n, bare_step))
+    report("dialog steps", 1.0, await open_loop(rate, n, dialog_step))
     await db.dispose()
 
 
@@ -121,9 +175,10 @@ async def main() -> None:
     parser.add_argument("--people", type=int, default=50)
     parser.add_argument("--toggles", type=int, default=30)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--rate", type=float, default=500.0, help="open-loop steps/s")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        await bench(f"sqlite+aiosqlite:///{tmp}/bench.db", "SQLite", args.people, args.toggles)
+        await bench(f"sqlite+aiosqlite:///{tmp}/bench.db", "SQLite", args.people, args.toggles, args.rate)
     if args.postgres:
         from tests.postgres_server import PostgresServer, find_pg_bindir
 
@@ -134,7 +189,7 @@ async def main() -> None:
         server.start()
         try:
             url = server.create_database("bench")
-            await bench(url, "PostgreSQL", args.people, args.toggles)
+            await bench(url, "PostgreSQL", args.people, args.toggles, args.rate)
         finally:
             server.stop()
 
