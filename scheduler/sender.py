@@ -17,6 +17,10 @@ If the process dies between the transport returning and mark_sent committing, th
 message is delivered again after the restart (one per delivery in flight, so at most
 ``concurrency``). Nothing is lost: every row not marked stays pending and is fetched
 again. A failure to record an outcome is handled the same way.
+
+Rows are read once and held in memory until their turn (seconds; up to a minute for a
+busy group), so a row cancelled or deleted in that time may still go out. Only one
+sender may run per database: rows are not claimed, so two would send them twice.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -72,7 +76,7 @@ class OutboxSender:
     def __init__(
         self,
         db: Database,
-        transport: Transport,
+        transport: Transport | Mapping[str, Transport],
         *,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
@@ -89,7 +93,8 @@ class OutboxSender:
         if concurrency < 1 or batch < 1 or max_attempts < 1:
             raise ValueError("concurrency, batch and max_attempts must be at least 1")
         self._db = db
-        self._transport = transport
+        # A mapping routes each item by its channel ("telegram", "terminal", ...).
+        self._transport = _ByChannel(transport) if isinstance(transport, Mapping) else transport
         self._now = now
         self._limiter = limiter or RateLimiter(clock)
         self._concurrency = concurrency
@@ -148,8 +153,9 @@ class OutboxSender:
     async def drain_once(self) -> int:
         """Deliver everything due now, waiting out the limiter with ``sleep``.
 
-        Returns how many delivery attempts reached an outcome. Rows that become due
-        later (retries, scheduled messages) are left for the next call.
+        Returns how many delivery attempts reached an outcome. Rows that come due while
+        it waits on the limiter are delivered too; rows due later are left for the next
+        call. Tests use it with a fake ``sleep`` for deterministic runs.
         """
         handled = self._handled
         self._fetch_needed = True
@@ -221,12 +227,13 @@ class OutboxSender:
         self._fetch_needed = False
         skip = set(self._queues) | self._busy
         async with self._db.transaction() as session:
-            items = await _due_except(session, now=self._now(), limit=self._batch, skip=skip)
+            rows = await _due_except(session, now=self._now(), limit=self._batch, skip=skip)
+            items = await _decode_or_fail(session, rows)
         for item in items:
             queue = self._queues.setdefault((item.channel, item.chat_id), deque())
             if len(queue) < _CHAT_QUEUE:
                 queue.append(item)  # the rest is fetched once this chat's queue drains
-        if len(items) == self._batch:
+        if len(rows) == self._batch:
             self._fetch_needed = True  # there may be more
 
     async def _until_next_due(self) -> float:
@@ -246,7 +253,11 @@ class OutboxSender:
     def _on_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._event.set()
-        if not task.cancelled() and (exc := task.exception()) is not None:
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        if isinstance(exc, Exception):  # a bug; the row stays pending and is tried again
+            log.error("outbox: delivery task failed", exc_info=exc)
+        else:  # the process is going down: let run() / drain_once() raise it
             self._crash = self._crash or exc
 
     def _raise_crash(self) -> None:
@@ -275,11 +286,6 @@ class OutboxSender:
                 message_id, error = await self._transport.deliver(item), None
             except Exception as exc:
                 message_id, error = None, exc
-            except BaseException:
-                # Cancelled or crashing: the row stays pending, and the chat's later
-                # messages must not overtake it.
-                self._queues.pop(key, None)
-                raise
             self._react(key, item, error)
             # The transport has answered: recording that must finish even if we are
             # cancelled now, or the message would be sent twice.
@@ -287,6 +293,11 @@ class OutboxSender:
             self._settling.add(settle)
             settle.add_done_callback(self._settling.discard)
             await asyncio.shield(settle)
+        except BaseException:
+            # Cancelled, crashing or a bug: the row stays pending (unless its outcome is
+            # being recorded), and the chat's later messages must not overtake it.
+            self._queues.pop(key, None)
+            raise
         finally:
             self._busy.discard(key)
             if key not in self._queues:
@@ -326,6 +337,7 @@ class OutboxSender:
             async with self._db.transaction() as session:
                 await outbox.mark_sent(session, item.id, message_id=message_id)
         elif isinstance(error, RetryLater):
+            log.info("outbox item %s: %s", item.id, error)
             await self._reschedule(item, max(0.0, error.seconds), str(error))
         elif isinstance(error, RecipientGone):
             await self._recipient_gone(item, error.reason)
@@ -337,6 +349,7 @@ class OutboxSender:
             log.warning("outbox item %s failed after %d attempts", item.id, item.attempts + 1)
         else:
             delay = self._backoff.delay(item.attempts + 1, self._rng)
+            log.warning("outbox item %s: %r; retrying in %.1fs", item.id, error, delay)
             await self._reschedule(item, delay, repr(error))
 
     async def _reschedule(self, item: OutboxItem, seconds: float, error: str) -> None:
@@ -354,9 +367,7 @@ class OutboxSender:
             await outbox.mark_failed(session, item.id, error=reason, status="blocked")
             if item.user_id is not None:
                 await users.mark_blocked(session, item.user_id)
-            await outbox.cancel_pending_for_chat(
-                session, channel=item.channel, chat_id=item.chat_id
-            )
+            await outbox.cancel_pending_for_chat(session, channel=item.channel, chat_id=item.chat_id)
         log.info("outbox: chat %s:%s is gone (%s)", item.channel, item.chat_id, reason)
         if self._on_blocked is not None:
             try:
@@ -365,9 +376,7 @@ class OutboxSender:
                 log.exception("outbox: on_blocked callback failed for item %s", item.id)
 
     def _is_transient(self, error: Exception | None) -> bool:
-        return error is not None and not isinstance(
-            error, RetryLater | RecipientGone | PermanentFailure
-        )
+        return error is not None and not isinstance(error, RetryLater | RecipientGone | PermanentFailure)
 
     def _out_of_attempts(self, item: OutboxItem) -> bool:
         # ``attempts`` counts earlier tries of every kind, 429s included.
@@ -378,12 +387,25 @@ def _limiter_key(key: ChatKey) -> str:
     return f"{key[0]}:{key[1]}"
 
 
+class _ByChannel:
+    """One Transport over several channels, chosen by each item's channel."""
+
+    def __init__(self, transports: Mapping[str, Transport]) -> None:
+        self._transports = transports
+
+    async def deliver(self, item: OutboxItem) -> str | None:
+        transport = self._transports.get(item.channel)
+        if transport is None:
+            raise PermanentFailure(f"no transport for channel {item.channel!r}")
+        return await transport.deliver(item)
+
+
 # -- queries storage/outbox.py does not have (yet) ------------------------------------------
 
 
 async def _due_except(
     session: AsyncSession, *, now: datetime, limit: int, skip: Collection[ChatKey]
-) -> list[OutboxItem]:
+) -> list[OutboxMessage]:
     """Like ``outbox.due``, leaving out the chats the sender already holds."""
     stmt = (
         select(OutboxMessage)
@@ -394,12 +416,26 @@ async def _due_except(
     if skip:
         chat = tuple_(col(OutboxMessage.channel), col(OutboxMessage.chat_id))
         stmt = stmt.where(chat.not_in(list(skip)))
-    return [_item(row) for row in (await session.execute(stmt)).scalars()]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def _decode_or_fail(session: AsyncSession, rows: list[OutboxMessage]) -> list[OutboxItem]:
+    """Rows as items; a row whose payload cannot be read is failed, or it would be
+    fetched first, forever, and hold up the whole outbox."""
+    items = []
+    for row in rows:
+        try:
+            items.append(_item(row))
+        except Exception as exc:
+            assert row.id is not None
+            log.error("outbox item %s has an unreadable payload", row.id, exc_info=exc)
+            await outbox.mark_failed(session, row.id, error=f"unreadable payload: {exc!r}")
+    return items
 
 
 async def _next_due_after(session: AsyncSession, now: datetime) -> datetime | None:
     """The next time a pending row comes due (rows already due are being handled)."""
-    stmt = select(func.min(OutboxMessage.not_before)).where(
+    stmt = select(func.min(col(OutboxMessage.not_before))).where(
         col(OutboxMessage.status) == "pending", col(OutboxMessage.not_before) > now
     )
     value: datetime | None = (await session.execute(stmt)).scalar_one_or_none()

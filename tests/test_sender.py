@@ -12,7 +12,7 @@ import asyncio
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from scheduler.delivery import (
     RecipientGone,
     RecordingTransport,
     RetryLater,
+    Transport,
 )
 from scheduler.ratelimit import RateLimiter, Window
 from scheduler.sender import Backoff, OutboxSender
@@ -94,7 +95,7 @@ def fake() -> FakeTime:
 
 
 def make_sender(
-    db: Database, transport: RecordingTransport, fake: FakeTime, **kwargs: object
+    db: Database, transport: Transport | Mapping[str, Transport], fake: FakeTime, **kwargs: object
 ) -> OutboxSender:
     return OutboxSender(
         db,
@@ -133,13 +134,14 @@ async def enqueue(
     user_ids: dict[str, int] | None = None,
     groups: frozenset[str] = frozenset(),
     dedupe: bool = False,
+    channel: str = CHANNEL,
 ) -> None:
     """Enqueue (chat_id, text) pairs in one transaction, as a producer would."""
     async with db.transaction() as session:
         for chat_id, text in messages:
             await outbox.enqueue(
                 session,
-                channel=CHANNEL,
+                channel=channel,
                 chat_id=chat_id,
                 message=Outgoing(text=text),
                 user_id=(user_ids or {}).get(chat_id),
@@ -386,6 +388,35 @@ def test_backoff_grows_with_jitter_and_stops_at_the_cap() -> None:
         delays = [backoff.delay(attempt, rng) for _ in range(50)]
         assert all(low <= d <= high for d in delays)
         assert len(set(delays)) > 1
+
+
+async def test_a_mapping_of_transports_routes_by_channel(sdb: Database, fake: FakeTime) -> None:
+    await enqueue(sdb, [("1", "to telegram")])
+    await enqueue(sdb, [("1", "to the terminal")], channel="terminal")
+    await enqueue(sdb, [("1", "to nowhere")], channel="wechat")
+    telegram, terminal = RecordingTransport(fake.clock), RecordingTransport(fake.clock)
+    sender = make_sender(sdb, {CHANNEL: telegram, "terminal": terminal}, fake)
+
+    assert await sender.drain_once() == 3
+    assert texts_by_chat(telegram) == {"1": ["to telegram"]}
+    assert texts_by_chat(terminal) == {"1": ["to the terminal"]}
+    nowhere = await row_for(sdb, "to nowhere")
+    assert (nowhere.status, nowhere.error) == ("failed", "no transport for channel 'wechat'")
+
+
+async def test_an_unreadable_row_is_failed_instead_of_blocking_the_outbox(
+    sdb: Database, fake: FakeTime
+) -> None:
+    async with sdb.transaction() as session:
+        session.add(OutboxMessage(channel=CHANNEL, chat_id="1", payload="{not json"))
+    await enqueue(sdb, [("2", "fine")])
+    transport = RecordingTransport(fake.clock)
+
+    assert await make_sender(sdb, transport, fake).drain_once() == 1
+    assert texts_by_chat(transport) == {"2": ["fine"]}
+    (bad, _) = await rows(sdb)
+    assert bad.status == "failed"
+    assert (bad.error or "").startswith("unreadable payload")
 
 
 # -- crashes ----------------------------------------------------------------------------------
