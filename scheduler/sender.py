@@ -30,20 +30,16 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from sqlalchemy import func, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from scheduler.delivery import PermanentFailure, RecipientGone, RetryLater, Transport
 from scheduler.ratelimit import RateLimiter
 from storage import outbox, users
 from storage.engine import Database
-from storage.models import OutboxMessage, utcnow
-from storage.outbox import OutboxItem, _item
+from storage.models import utcnow
+from storage.outbox import OutboxItem
 
 log = logging.getLogger("linli.sender")
 
@@ -95,6 +91,8 @@ class OutboxSender:
         self._db = db
         # A mapping routes each item by its channel ("telegram", "terminal", ...).
         self._transport = _ByChannel(transport) if isinstance(transport, Mapping) else transport
+        # With a mapping, only rows for those channels are taken; others wait for their channel.
+        self._channels = frozenset(transport) if isinstance(transport, Mapping) else None
         self._now = now
         self._limiter = limiter or RateLimiter(clock)
         self._concurrency = concurrency
@@ -227,19 +225,20 @@ class OutboxSender:
         self._fetch_needed = False
         skip = set(self._queues) | self._busy
         async with self._db.transaction() as session:
-            rows = await _due_except(session, now=self._now(), limit=self._batch, skip=skip)
-            items = await _decode_or_fail(session, rows)
+            items = await outbox.due(
+                session, now=self._now(), limit=self._batch, skip=skip, channels=self._channels
+            )
         for item in items:
             queue = self._queues.setdefault((item.channel, item.chat_id), deque())
             if len(queue) < _CHAT_QUEUE:
                 queue.append(item)  # the rest is fetched once this chat's queue drains
-        if len(rows) == self._batch:
+        if len(items) == self._batch:
             self._fetch_needed = True  # there may be more
 
     async def _until_next_due(self) -> float:
         now = self._now()
         async with self._db.transaction() as session:
-            at = await _next_due_after(session, now)
+            at = await outbox.next_due_after(session, now, channels=self._channels)
         return self._poll_interval if at is None else (at - now).total_seconds()
 
     def _start(self, key: ChatKey, item: OutboxItem) -> None:
@@ -356,7 +355,7 @@ class OutboxSender:
         until = self._now() + timedelta(seconds=seconds)
         async with self._db.transaction() as session:
             await outbox.mark_retry(session, item.id, not_before=until, error=error)
-            await _defer_chat(session, item, until)
+            await outbox.defer_chat(session, item, until)
 
     async def _fail(self, item: OutboxItem, error: str) -> None:
         async with self._db.transaction() as session:
@@ -398,64 +397,3 @@ class _ByChannel:
         if transport is None:
             raise PermanentFailure(f"no transport for channel {item.channel!r}")
         return await transport.deliver(item)
-
-
-# -- queries storage/outbox.py does not have (yet) ------------------------------------------
-
-
-async def _due_except(
-    session: AsyncSession, *, now: datetime, limit: int, skip: Collection[ChatKey]
-) -> list[OutboxMessage]:
-    """Like ``outbox.due``, leaving out the chats the sender already holds."""
-    stmt = (
-        select(OutboxMessage)
-        .where(col(OutboxMessage.status) == "pending", col(OutboxMessage.not_before) <= now)
-        .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
-        .limit(limit)
-    )
-    if skip:
-        chat = tuple_(col(OutboxMessage.channel), col(OutboxMessage.chat_id))
-        stmt = stmt.where(chat.not_in(list(skip)))
-    return list((await session.execute(stmt)).scalars())
-
-
-async def _decode_or_fail(session: AsyncSession, rows: list[OutboxMessage]) -> list[OutboxItem]:
-    """Rows as items; a row whose payload cannot be read is failed, or it would be
-    fetched first, forever, and hold up the whole outbox."""
-    items = []
-    for row in rows:
-        try:
-            items.append(_item(row))
-        except Exception as exc:
-            assert row.id is not None
-            log.error("outbox item %s has an unreadable payload", row.id, exc_info=exc)
-            await outbox.mark_failed(session, row.id, error=f"unreadable payload: {exc!r}")
-    return items
-
-
-async def _next_due_after(session: AsyncSession, now: datetime) -> datetime | None:
-    """The next time a pending row comes due (rows already due are being handled)."""
-    stmt = select(func.min(col(OutboxMessage.not_before))).where(
-        col(OutboxMessage.status) == "pending", col(OutboxMessage.not_before) > now
-    )
-    value: datetime | None = (await session.execute(stmt)).scalar_one_or_none()
-    return value
-
-
-async def _defer_chat(session: AsyncSession, item: OutboxItem, until: datetime) -> None:
-    """Keep the chat's later rows behind a retried one: none may come due before it.
-
-    They get ``until`` plus a microsecond, so the retried row sorts first; among
-    themselves they then sort by id (enqueue order).
-    """
-    await session.execute(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.channel) == item.channel,
-            col(OutboxMessage.chat_id) == item.chat_id,
-            col(OutboxMessage.status) == "pending",
-            col(OutboxMessage.id) != item.id,
-            col(OutboxMessage.not_before) <= until,
-        )
-        .values(not_before=until + timedelta(microseconds=1))
-    )

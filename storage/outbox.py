@@ -7,16 +7,20 @@ them and records the outcome.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dialogs.messages import Outgoing
 from storage.dialect import upsert_insert
 from storage.models import OutboxMessage, utcnow
+
+log = logging.getLogger("linli.outbox")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,7 @@ class OutboxItem:
     attempts: int
 
 
-def _item(row: OutboxMessage) -> OutboxItem:
+def to_item(row: OutboxMessage) -> OutboxItem:
     assert row.id is not None
     return OutboxItem(
         id=row.id,
@@ -78,21 +82,74 @@ async def enqueue(
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-async def due(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
-    """Pending messages whose time has come, oldest first."""
+async def due(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int = 100,
+    skip: Collection[tuple[str, str]] = (),
+    channels: Collection[str] | None = None,
+) -> list[OutboxItem]:
+    """Pending messages whose time has come, oldest first.
+
+    ``skip`` leaves out (channel, chat id) pairs the caller already holds;
+    ``channels`` limits to the channels the caller can deliver (a Telegram-only
+    process leaves terminal messages for the terminal). A row whose payload cannot
+    be read is marked failed here, or it would come first, forever, and hold up
+    the whole outbox.
+    """
     stmt = (
         select(OutboxMessage)
         .where(col(OutboxMessage.status) == "pending", col(OutboxMessage.not_before) <= now)
         .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
         .limit(limit)
     )
-    return [_item(r) for r in (await session.execute(stmt)).scalars()]
+    if skip:
+        chat = tuple_(col(OutboxMessage.channel), col(OutboxMessage.chat_id))
+        stmt = stmt.where(chat.not_in(list(skip)))
+    if channels is not None:
+        stmt = stmt.where(col(OutboxMessage.channel).in_(list(channels)))
+    items = []
+    for row in (await session.execute(stmt)).scalars():
+        try:
+            items.append(to_item(row))
+        except Exception as exc:
+            assert row.id is not None
+            log.error("outbox item %s has an unreadable payload", row.id, exc_info=exc)
+            await mark_failed(session, row.id, error=f"unreadable payload: {exc!r}")
+    return items
 
 
-async def next_due_at(session: AsyncSession) -> datetime | None:
-    stmt = select(func.min(col(OutboxMessage.not_before))).where(col(OutboxMessage.status) == "pending")
+async def next_due_after(
+    session: AsyncSession, now: datetime, *, channels: Collection[str] | None = None
+) -> datetime | None:
+    """When the next pending row comes due after ``now`` (rows already due are in hand)."""
+    stmt = select(func.min(col(OutboxMessage.not_before))).where(
+        col(OutboxMessage.status) == "pending", col(OutboxMessage.not_before) > now
+    )
+    if channels is not None:
+        stmt = stmt.where(col(OutboxMessage.channel).in_(list(channels)))
     value: datetime | None = (await session.execute(stmt)).scalar_one_or_none()
     return value
+
+
+async def defer_chat(session: AsyncSession, item: OutboxItem, until: datetime) -> None:
+    """Keep a chat's later rows behind a retried one: none may come due before it.
+
+    They get ``until`` plus a microsecond, so the retried row sorts first; among
+    themselves they then sort by id (enqueue order).
+    """
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.channel) == item.channel,
+            col(OutboxMessage.chat_id) == item.chat_id,
+            col(OutboxMessage.status) == "pending",
+            col(OutboxMessage.id) != item.id,
+            col(OutboxMessage.not_before) <= until,
+        )
+        .values(not_before=until + timedelta(microseconds=1))
+    )
 
 
 async def mark_sent(session: AsyncSession, item_id: int, *, message_id: str | None) -> None:
