@@ -214,8 +214,23 @@ class Engine:
         if flow is None or ctx.step is None:
             raise RuntimeError("no flow in progress")
         step = flow.step(ctx.step)
+        before = len(ctx.replies)
         result = await step.handle(ctx)
+        if step.asks_for in (Ask.LOCATION, Ask.CONTACT) and not isinstance(result, Retry):
+            self._remove_keyboard(ctx, before)
         await self.apply(ctx, flow, step, result)
+
+    @staticmethod
+    def _remove_keyboard(ctx: Context, first: int) -> None:
+        """Leaving a location/contact question: the first answer takes its keyboard away.
+
+        A message cannot carry both an inline keyboard and a keyboard removal, so
+        when the first answer has buttons a short acknowledgement goes before it.
+        """
+        if first < len(ctx.replies) and not ctx.replies[first].choices:
+            ctx.replies[first].remove_keyboard = True
+        else:
+            ctx.replies.insert(first, Outgoing(ctx.t("common.received"), remove_keyboard=True))
 
     async def apply(self, ctx: Context, flow: Flow, step: Step, result: Result) -> None:
         if isinstance(result, Retry):
@@ -223,8 +238,6 @@ class Engine:
                 ctx.say(ctx.t(result.error_key, **result.fields))
             await self.ask(ctx)
             return
-        if step.asks_for in (Ask.LOCATION, Ask.CONTACT):
-            ctx.say(ctx.t("common.received"), remove_keyboard=True)
         if isinstance(result, Done):
             self.clear(ctx)
             return

@@ -23,6 +23,11 @@ class Router:
         self.engine = Engine(registry.flows)
 
     async def route(self, ctx: Context) -> None:
+        await self._route(ctx)
+        if ctx.show_menu and ctx.flow is None:
+            await self.show_menu(ctx)
+
+    async def _route(self, ctx: Context) -> None:
         incoming = ctx.incoming
         if incoming.chat_kind is ChatKind.GROUP:
             await self._group(ctx)
