@@ -89,11 +89,16 @@ def message_to_incoming(
     content = message.content_type
     if content == ContentType.TEXT:
         text = message.text or ""
-        command = _command(message, text, bot_username)
-        if command is False:
-            return None  # /cmd@otherbot in a group
+        command = _command(message, text)
         if command is not None:
-            name, args = command
+            name, addressee, args = command
+            if (
+                addressee
+                and bot_username
+                and kind_of_chat is ChatKind.GROUP
+                and addressee != bot_username.lower()
+            ):
+                return None  # /cmd@otherbot in a group is not for us
             return incoming(Kind.COMMAND, command=name, text=args)
         return incoming(Kind.TEXT, text=text)
     if content in (ContentType.LOCATION, ContentType.VENUE) and message.location is not None:
@@ -119,10 +124,8 @@ def message_to_incoming(
     return None  # service messages
 
 
-def _command(
-    message: Message, text: str, bot_username: str | None
-) -> tuple[str, str] | bool | None:
-    """(name, args) for a /command, None for plain text, False for another bot's command."""
+def _command(message: Message, text: str) -> tuple[str, str, str] | None:
+    """(name, addressee, args) for a /command at the start of the text, else None."""
     entity = next(iter(message.entities or ()), None)
     if entity is None or entity.type != MessageEntityType.BOT_COMMAND or entity.offset != 0:
         return None
@@ -131,14 +134,7 @@ def _command(
     head = encoded[: entity.length * 2].decode("utf-16-le")
     args = encoded[entity.length * 2 :].decode("utf-16-le").strip()
     name, _, addressee = head.removeprefix("/").partition("@")
-    if (
-        addressee
-        and bot_username
-        and chat_kind(message.chat) is ChatKind.GROUP
-        and addressee.lower() != bot_username.lower()
-    ):
-        return False
-    return name.lower(), args
+    return name.lower(), addressee.lower(), args
 
 
 def callback_to_incoming(query: CallbackQuery, *, update_id: str | None) -> Incoming | None:

@@ -180,5 +180,6 @@ def _caption_split(text: str) -> tuple[str, str]:
     """A caption of at most 1,024 characters, and what is left for following messages."""
     if len(text) <= MAX_CAPTION:
         return text, ""
+    text = text.strip()  # so the first part is a prefix of the text
     caption = split_text(text, MAX_CAPTION)[0]
     return caption, text[len(caption) :].lstrip()

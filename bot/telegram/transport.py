@@ -14,7 +14,7 @@ from aiogram.exceptions import (
 )
 
 from bot.telegram import render
-from scheduler.delivery import PermanentFailure, RecipientGone, RetryLater, Transport
+from scheduler.delivery import PermanentFailure, RecipientGone, RetryLater
 from storage.outbox import OutboxItem
 
 log = logging.getLogger("linli.telegram")
@@ -52,14 +52,3 @@ class TelegramTransport:
         # The id of the last part: the one carrying the buttons, which later edits target.
         return str(ids[-1]) if ids else None
 
-
-class ChannelTransports(dict[str, Transport]):
-    """Transports by channel name, and itself a Transport that routes each item to its
-    channel's. ``Linli.start`` takes a dict, while ``OutboxSender`` takes one transport;
-    this satisfies both (see the report on that mismatch)."""
-
-    async def deliver(self, item: OutboxItem) -> str | None:
-        transport = self.get(item.channel)
-        if transport is None:
-            raise PermanentFailure(f"no transport for channel {item.channel!r}")
-        return await transport.deliver(item)
