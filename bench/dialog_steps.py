@@ -30,12 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dialogs.messages import Incoming, Kind, Sender  # noqa: E402
-from handlers.entry import Handler  # noqa: E402
-from handlers.setup import build_registry  # noqa: E402
-from storage import demo, updates  # noqa: E402
-from storage.engine import Database  # noqa: E402
-from storage.schema import create_schema  # noqa: E402
+from dialogs.messages import Incoming, Kind, Sender
+from handlers.entry import Handler
+from handlers.setup import build_registry
+from storage import demo, updates
+from storage.engine import Database
+from storage.schema import create_schema
 
 _ids = itertools.count(1)
 

@@ -12,12 +12,13 @@ import contextlib
 import logging
 
 from bot.settings import Settings
+from dialogs.messages import Outgoing
 from handlers.entry import Handler
 from handlers.setup import build_registry, register_jobs
 from scheduler.delivery import Transport
 from scheduler.jobs import Jobs
 from scheduler.sender import OutboxSender
-from storage import demo, schema
+from storage import demo, outbox, schema
 from storage.engine import Database
 
 log = logging.getLogger("linli")
@@ -55,6 +56,13 @@ class Linli:
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
         await self.jobs.rebuild()
         self.jobs.start()
+
+    async def defer_replies(self, channel: str, chat_id: str, replies: list[Outgoing]) -> None:
+        """Replies a channel could not send now: into the outbox, kept in order."""
+        async with self.db.transaction() as session:
+            for reply in replies:
+                await outbox.enqueue(session, channel=channel, chat_id=chat_id, message=reply, kind="reply")
+        self.wake_sender()
 
     def wake_sender(self) -> None:
         if self.sender is not None:

@@ -115,12 +115,19 @@ class Outgoing:
     # Take away a location/contact keyboard shown by an earlier question.
     remove_keyboard: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str) -> Outgoing:
-        data: dict[str, Any] = json.loads(raw)
+        return cls.from_dict(json.loads(raw))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outgoing:
+        data = dict(data)
         data["choices"] = [[Choice(**c) for c in row] for row in data.get("choices", [])]
         if data.get("ask"):
             data["ask"] = Ask(data["ask"])

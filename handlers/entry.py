@@ -27,6 +27,10 @@ log = logging.getLogger("linli.entry")
 MAX_TEXT_IN = 4096  # Telegram's own limit; other channels are cut to the same
 
 
+class _Duplicate(Exception):
+    """The update was handled before; raised inside the transaction to roll back."""
+
+
 class Handler:
     def __init__(
         self,
@@ -53,6 +57,9 @@ class Handler:
             for attempt in (1, 2, 3):
                 try:
                     ctx = await self._handle_once(incoming)
+                except _Duplicate:
+                    log.info("duplicate update %s: answering as before", incoming.update_key)
+                    return await self._replay(incoming)
                 except (conversations.ConcurrentUpdate, IntegrityError, DBAPIError) as exc:
                     # Another worker got there first (or the database was busy):
                     # everything rolled back, so handling again is safe.
@@ -65,8 +72,6 @@ class Handler:
                     log.exception("error handling %s", incoming.update_key)
                     return [self._sorry(incoming)]
                 break
-        if ctx is None:
-            return []
         if ctx.enqueued and self.on_enqueued is not None:
             self.on_enqueued()
         if self.on_scheduled is not None:
@@ -74,12 +79,8 @@ class Handler:
                 self.on_scheduled(spec)
         return ctx.replies
 
-    async def _handle_once(self, incoming: Incoming) -> Context | None:
+    async def _handle_once(self, incoming: Incoming) -> Context:
         async with self.db.transaction() as session:
-            key = incoming.update_key
-            if key is not None and not await updates.claim(session, key):
-                log.info("duplicate update %s ignored", key)
-                return None
             sender = incoming.sender
             user = await users.ensure_user(
                 session,
@@ -113,7 +114,30 @@ class Handler:
                     data=ctx.data,
                     user_id=user.id,
                 )
+            # Claimed last, with the answer: a redelivery is either handled in full
+            # (nothing committed) or answered as before (all committed), never half.
+            key = incoming.update_key
+            if key is not None and not await updates.claim(
+                session, key, user_id=user.id, replies=ctx.replies
+            ):
+                raise _Duplicate(key)
             return ctx
+
+    async def answered(self, update_keys: list[str]) -> None:
+        """The channel delivered these updates' answers; drop the copies kept for replay.
+
+        Called once per batch, so it costs one small transaction per batch, not per update.
+        """
+        try:
+            async with self.db.transaction() as session:
+                await updates.forget_replies_for(session, update_keys)
+        except Exception:  # only a later replay of an answer already given is at stake
+            log.exception("could not clear stored answers")
+
+    async def _replay(self, incoming: Incoming) -> list[Outgoing]:
+        assert incoming.update_key is not None
+        async with self.db.transaction() as session:
+            return await updates.stored_replies(session, incoming.update_key)
 
     def _sorry(self, incoming: Incoming) -> Outgoing:
         return Outgoing(t(guess_language(incoming.sender.language_code), "common.error"))

@@ -84,12 +84,20 @@ class Conversation(SQLModel, table=True):
 
 
 class ProcessedUpdate(SQLModel, table=True):
-    """Platform updates already handled: a redelivered update has no second effect."""
+    """Platform updates already handled: a redelivered update has no second effect.
+
+    The answer is kept for a short while, so that an update redelivered after a crash
+    between commit and reply still gets its answer (see housekeeping for the expiry).
+    """
 
     __tablename__ = "processed_updates"
 
     key: str = Field(primary_key=True, max_length=100)
     processed_at: datetime = Field(default_factory=utcnow, index=True)
+    # Whose update it was, so /forget can erase stored answers at once.
+    user_id: int | None = Field(default=None, index=True)
+    # JSON list of the Outgoing replies sent back to the sender.
+    replies: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class OutboxMessage(SQLModel, table=True):

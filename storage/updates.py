@@ -2,37 +2,85 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete
+from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from dialogs.messages import Outgoing
 from storage.dialect import is_postgres
 from storage.models import ProcessedUpdate, utcnow
 
 # Built once: this runs for every update, and a prebuilt Core statement skips
 # SQLAlchemy's per-call construction and cache-key work.
 _TABLE = cast(Table, ProcessedUpdate.__table__)  # type: ignore[attr-defined]
-_VALUES: dict[str, Any] = {"key": bindparam("key"), "processed_at": bindparam("at")}
+_VALUES: dict[str, Any] = {
+    "key": bindparam("key"),
+    "processed_at": bindparam("at"),
+    "user_id": bindparam("user_id"),
+    "replies": bindparam("replies"),
+}
 _CLAIM = {
     "sqlite": sqlite_insert(_TABLE).values(_VALUES).on_conflict_do_nothing(index_elements=["key"]),
     "postgresql": pg_insert(_TABLE).values(_VALUES).on_conflict_do_nothing(index_elements=["key"]),
 }
 
 
-async def claim(session: AsyncSession, key: str) -> bool:
+async def claim(
+    session: AsyncSession,
+    key: str,
+    *,
+    user_id: int | None = None,
+    replies: Sequence[Outgoing] = (),
+) -> bool:
     """Mark an update handled in the current transaction; False if it already was.
 
     The row commits together with the update's effects, so a crash before the
-    commit leaves the update unclaimed and a redelivery is handled in full.
+    commit leaves the update unclaimed and a redelivery is handled in full. On
+    False the caller must roll back what it did for this update.
     """
     stmt = _CLAIM["postgresql" if is_postgres(session) else "sqlite"]
-    result = await session.execute(stmt, {"key": key, "at": utcnow()})
+    raw = json.dumps([r.to_dict() for r in replies], ensure_ascii=False) if replies else None
+    params = {"key": key, "at": utcnow(), "user_id": user_id, "replies": raw}
+    result = await session.execute(stmt, params)
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def stored_replies(session: AsyncSession, key: str) -> list[Outgoing]:
+    """The answer given to an update that was handled already (empty once expired)."""
+    row = await session.get(ProcessedUpdate, key)
+    if row is None or not row.replies:
+        return []
+    return [Outgoing.from_dict(r) for r in json.loads(row.replies)]
+
+
+async def forget_replies(session: AsyncSession, user_id: int) -> None:
+    await session.execute(
+        update(ProcessedUpdate).where(col(ProcessedUpdate.user_id) == user_id).values(replies=None)
+    )
+
+
+async def forget_replies_for(session: AsyncSession, keys: Sequence[str]) -> None:
+    if keys:
+        await session.execute(
+            update(ProcessedUpdate)
+            .where(col(ProcessedUpdate.key).in_(list(keys)), col(ProcessedUpdate.replies).is_not(None))
+            .values(replies=None)
+        )
+
+
+async def expire_replies(session: AsyncSession, older_than: datetime) -> None:
+    await session.execute(
+        update(ProcessedUpdate)
+        .where(col(ProcessedUpdate.processed_at) < older_than, col(ProcessedUpdate.replies).is_not(None))
+        .values(replies=None)
+    )
 
 
 async def prune(session: AsyncSession, older_than: datetime) -> int:

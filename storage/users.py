@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dialogs.i18n import LANGUAGES, guess_language
+from storage import updates
 from storage.data import Role, UserData
 from storage.dialect import is_postgres
 from storage.models import (
@@ -101,6 +102,12 @@ async def ensure_user(
         await _update(session, row.id, **changes)
         row = (await session.execute(_FIND, key)).one()
     return to_data(row)
+
+
+async def find_by_external(session: AsyncSession, *, channel: str, external_id: str) -> UserData | None:
+    """Look a person up by platform id without creating them."""
+    row = (await session.execute(_FIND, {"channel": channel, "external_id": external_id})).one_or_none()
+    return None if row is None else to_data(row)
 
 
 async def get_user(session: AsyncSession, user_id: int) -> UserData | None:
@@ -232,6 +239,7 @@ async def forget_user(session: AsyncSession, user_id: int) -> None:
         update(RoleApplication).where(col(RoleApplication.user_id) == user_id).values(details="{}")
     )
     await session.execute(delete(Conversation).where(col(Conversation.user_id) == user_id))
+    await updates.forget_replies(session, user_id)
     await session.execute(
         delete(OutboxMessage).where(
             col(OutboxMessage.user_id) == user_id, col(OutboxMessage.status) == "pending"

@@ -75,9 +75,7 @@ def reply_keyboard(message: Outgoing) -> ReplyKeyboardMarkup | ReplyKeyboardRemo
             request_contact=message.ask is Ask.CONTACT or None,
             request_location=message.ask is Ask.LOCATION or None,
         )
-        return ReplyKeyboardMarkup(
-            keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True
-        )
+        return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True)
     if message.remove_keyboard:
         return ReplyKeyboardRemove()
     return None
@@ -124,14 +122,10 @@ async def send_one(bot: Bot, chat_id: int, message: Outgoing) -> list[int]:
         ids.append(sent.message_id)
     if message.place is not None:
         p = message.place
-        sent = await bot.send_venue(
-            chat_id, p.latitude, p.longitude, p.title, p.address, reply_markup=markup
-        )
+        sent = await bot.send_venue(chat_id, p.latitude, p.longitude, p.title, p.address, reply_markup=markup)
         ids.append(sent.message_id)
     if late_inline is not None and ids:
-        await bot.edit_message_reply_markup(
-            chat_id=chat_id, message_id=ids[-1], reply_markup=late_inline
-        )
+        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=ids[-1], reply_markup=late_inline)
     if not ids:
         log.warning("telegram: nothing to send for an empty message to chat %s", chat_id)
     return ids

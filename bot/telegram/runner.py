@@ -28,7 +28,6 @@ from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramConflictError,
-    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -43,8 +42,6 @@ from aiogram.types import (
     Message,
     Update,
 )
-from sqlalchemy import select
-from sqlmodel import col
 
 from bot.app import Linli
 from bot.settings import Settings
@@ -56,7 +53,6 @@ from dialogs.messages import ChatKind, Outgoing
 from scheduler.delivery import Transport
 from storage import updates, users
 from storage.data import Role
-from storage.models import User
 
 log = logging.getLogger("linli.telegram")
 
@@ -97,9 +93,7 @@ def make_bot(settings: Settings) -> Bot:
     return Bot(settings.telegram_token.get_secret_value(), session=session)
 
 
-async def run_telegram(
-    app: Linli, *, bot: Bot | None = None, stop: asyncio.Event | None = None
-) -> None:
+async def run_telegram(app: Linli, *, bot: Bot | None = None, stop: asyncio.Event | None = None) -> None:
     """Run Linli on Telegram until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None).
 
     A bot passed in stays open for its owner; one made here is closed at the end.
@@ -158,9 +152,7 @@ def _install_signal_handlers(stop: asyncio.Event) -> Callable[[], None]:
     return remove
 
 
-async def _until_ok(
-    stop: asyncio.Event, call: Callable[[], Awaitable[T]], what: str
-) -> T | None:
+async def _until_ok(stop: asyncio.Event, call: Callable[[], Awaitable[T]], what: str) -> T | None:
     """Retry ``call`` with backoff on network trouble until it answers or we are stopped."""
     backoff = Backoff()
     while not stop.is_set():
@@ -261,8 +253,9 @@ class Poller:
                 raise
             except TelegramConflictError as e:
                 delay = backoff.next()
-                log.warning("telegram: 409 Conflict, another poller uses this token (%s); "
-                            "retrying in %.1fs", e, delay)
+                log.warning(
+                    "telegram: 409 Conflict, another poller uses this token (%s); retrying in %.1fs", e, delay
+                )
                 await _sleep_unless(self.stop, delay)
                 continue
             except TelegramRetryAfter as e:
@@ -271,8 +264,9 @@ class Poller:
                 continue
             except Exception as e:  # network, 5xx, undecodable answers: all pass with time
                 delay = backoff.next()
-                log.warning("telegram: getUpdates failed (%s: %s); retrying in %.1fs",
-                            type(e).__name__, e, delay)
+                log.warning(
+                    "telegram: getUpdates failed (%s: %s); retrying in %.1fs", type(e).__name__, e, delay
+                )
                 await _sleep_unless(self.stop, delay)
                 continue
             backoff.reset()
@@ -280,6 +274,8 @@ class Poller:
                 break  # stopped while waiting
             if batch:
                 await self.handle_batch(batch)
+                # Every answer of the batch went out: none needs repeating after a crash.
+                await self.app.handler.answered([f"{CHANNEL}:{u.update_id}" for u in batch])
                 offset = batch[-1].update_id + 1
         if offset is not None:
             await self._confirm(offset)
@@ -388,10 +384,7 @@ class Poller:
         try:
             if message.text is not None and len(message.text) + len(suffix) <= render.MAX_TEXT:
                 await self.bot.edit_message_text(text=message.text + suffix, **where)
-            elif (
-                message.caption is not None
-                and len(message.caption) + len(suffix) <= render.MAX_CAPTION
-            ):
+            elif message.caption is not None and len(message.caption) + len(suffix) <= render.MAX_CAPTION:
                 await self.bot.edit_message_caption(caption=message.caption + suffix, **where)
             else:
                 await self.bot.edit_message_reply_markup(**where)
@@ -400,27 +393,38 @@ class Poller:
             log.debug("telegram: marking %s as pressed: %s", message.message_id, e)
 
     async def _reply(self, chat_id: int, replies: list[Outgoing]) -> None:
-        for reply in replies:
-            for attempt in (1, 2, 3):
-                try:
-                    await render.send_one(self.bot, chat_id, reply)
-                    break
-                except TelegramForbiddenError as e:
-                    log.info("telegram: chat %s is gone (%s); replies dropped", chat_id, e)
+        for index, reply in enumerate(replies):
+            try:
+                if not await self._send_reply(chat_id, reply):
                     return
-                except TelegramRetryAfter as e:
-                    if attempt == 3 or e.retry_after > MAX_REPLY_RETRY_AFTER:
-                        raise
-                    await asyncio.sleep(e.retry_after)
-                except TelegramEntityTooLarge:
+            except (TelegramRetryAfter, TelegramNetworkError, TelegramServerError) as e:
+                # Telegram is struggling: the rest goes through the outbox, which keeps
+                # retrying at the right pace, rather than being lost with this batch.
+                log.warning("telegram: reply to %s deferred to the outbox: %s", chat_id, e)
+                await self.app.defer_replies(CHANNEL, str(chat_id), replies[index:])
+                return
+
+    async def _send_reply(self, chat_id: int, reply: Outgoing) -> bool:
+        """Send one reply, riding out short waits; False when the chat is gone."""
+        for attempt in (1, 2, 3):
+            try:
+                await render.send_one(self.bot, chat_id, reply)
+                return True
+            except TelegramForbiddenError as e:
+                log.info("telegram: chat %s is gone (%s); replies dropped", chat_id, e)
+                return False
+            except TelegramRetryAfter as e:
+                if attempt == 3 or e.retry_after > MAX_REPLY_RETRY_AFTER:
                     raise
-                except (TelegramNetworkError, TelegramServerError):
-                    if attempt == 3:
-                        raise
-                    await asyncio.sleep(attempt)
-                except TelegramBadRequest as e:
-                    log.error("telegram: reply to %s refused: %s", chat_id, e)
-                    break
+                await asyncio.sleep(e.retry_after)
+            except (TelegramNetworkError, TelegramServerError):
+                if attempt == 3:
+                    raise
+                await asyncio.sleep(attempt)
+            except TelegramBadRequest as e:
+                log.error("telegram: reply to %s refused: %s", chat_id, e)
+                return True
+        return True
 
     async def _member_changed(self, update_id: int, event: ChatMemberUpdated) -> None:
         """The person blocked (kicked) or unblocked the bot in their private chat."""
@@ -433,16 +437,10 @@ class Poller:
         async with self.app.db.transaction() as session:
             if not await updates.claim(session, f"{CHANNEL}:{update_id}"):
                 return
-            # storage.users has no look-up without creating; a stranger is nobody to mark.
-            user_id = (
-                await session.execute(
-                    select(col(User.id)).where(
-                        col(User.channel) == CHANNEL, col(User.external_id) == external_id
-                    )
-                )
-            ).scalar_one_or_none()
-            if user_id is None:
-                return
+            user = await users.find_by_external(session, channel=CHANNEL, external_id=external_id)
+            if user is None:
+                return  # a stranger is nobody to mark
+            user_id = user.id
             await users.mark_blocked(session, user_id, blocked=status == "kicked")
         log.info(
             "telegram: user %s %s the bot",

@@ -51,4 +51,3 @@ class TelegramTransport:
             raise PermanentFailure(e.message) from e
         # The id of the last part: the one carrying the buttons, which later edits target.
         return str(ids[-1]) if ids else None
-

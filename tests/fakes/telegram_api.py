@@ -66,10 +66,7 @@ NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
     "are exactly the same as a current content and reply markup of the message"
 )
-CONFLICT = (
-    "Conflict: terminated by other getUpdates request; "
-    "make sure that only one bot instance is running"
-)
+CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 # Telegram's default when allowed_updates was never set (or set to []).
@@ -110,9 +107,7 @@ _PHOTO_SIZES = ((90, 68), (320, 240), (1280, 960))
 class ApiError(Exception):
     """A Bot API error response: raised inside method handlers, turned into the envelope."""
 
-    def __init__(
-        self, status: int, description: str, parameters: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, status: int, description: str, parameters: dict[str, Any] | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
@@ -221,17 +216,13 @@ def _parse_html(src: str) -> tuple[str, list[dict[str, Any]]]:
                 match = re.match(r"([a-zA-Z][a-zA-Z0-9-]*)", inner)
                 name = match.group(1).lower() if match else ""
                 if name not in _HTML_TAGS:
-                    raise _EntityParseError(
-                        f'Unsupported start tag "{name}" at byte offset {byte_offset(i)}'
-                    )
+                    raise _EntityParseError(f'Unsupported start tag "{name}" at byte offset {byte_offset(i)}')
                 attrs = {
                     m.group(1).lower(): next((g for g in m.groups()[1:] if g is not None), "")
                     for m in _HTML_ATTR_RE.finditer(inner[len(name) :])
                 }
                 if name == "span" and attrs.get("class") != "tg-spoiler":
-                    raise _EntityParseError(
-                        f'Unsupported start tag "span" at byte offset {byte_offset(i)}'
-                    )
+                    raise _EntityParseError(f'Unsupported start tag "span" at byte offset {byte_offset(i)}')
                 entity_type: str | None = _HTML_TAGS[name]
                 if name == "a" and not attrs.get("href"):
                     entity_type = None  # Telegram keeps the text and drops the link
@@ -255,9 +246,7 @@ def _parse_html(src: str) -> tuple[str, list[dict[str, Any]]]:
             emit(char)
             i += 1
     if stack:
-        raise _EntityParseError(
-            f'Can\'t find end tag corresponding to start tag "{stack[-1]["tag"]}"'
-        )
+        raise _EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1]["tag"]}"')
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return "".join(out), entities
 
@@ -301,9 +290,7 @@ def _parse_markdown(src: str, *, v2: bool) -> tuple[str, list[dict[str, Any]]]:
         if v2:
             name = "Pre" if marker == "```" else "Code"
             raise _EntityParseError(f"Can't find end of {name} entity at byte offset {start}")
-        raise _EntityParseError(
-            f"Can't find end of the entity starting at byte offset {byte_offset(start)}"
-        )
+        raise _EntityParseError(f"Can't find end of the entity starting at byte offset {byte_offset(start)}")
 
     def unescape(text: str) -> str:
         return re.sub(r"\\(.)", r"\1", text) if v2 else text
@@ -312,9 +299,7 @@ def _parse_markdown(src: str, *, v2: bool) -> tuple[str, list[dict[str, Any]]]:
         if stack and stack[-1][0] == marker:
             _, start, _ = stack.pop()
             if pos > start:
-                entities.append(
-                    {"type": _MD2_NAMES[marker][0], "offset": start, "length": pos - start}
-                )
+                entities.append({"type": _MD2_NAMES[marker][0], "offset": start, "length": pos - start})
         else:
             stack.append((marker, pos, byte_offset(i)))
 
@@ -369,9 +354,7 @@ def _parse_markdown(src: str, *, v2: bool) -> tuple[str, list[dict[str, Any]]]:
             end = find_closing(i + 2, ")")
             url = unescape(src[i + 2 : end])
             if pos > start:
-                entities.append(
-                    {"type": "text_link", "offset": start, "length": pos - start, "url": url}
-                )
+                entities.append({"type": "text_link", "offset": start, "length": pos - start, "url": url})
             i = end + 1
         elif v2 and char == ">" and at_line_start:
             i += 1  # quote marker; the fake does not build blockquote entities
@@ -388,9 +371,7 @@ def _parse_markdown(src: str, *, v2: bool) -> tuple[str, list[dict[str, Any]]]:
             raise _EntityParseError(
                 f"Can't find end of {_MD2_NAMES[marker][1]} entity at byte offset {start_byte}"
             )
-        raise _EntityParseError(
-            f"Can't find end of the entity starting at byte offset {start_byte}"
-        )
+        raise _EntityParseError(f"Can't find end of the entity starting at byte offset {start_byte}")
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return "".join(out), entities
 
@@ -655,6 +636,16 @@ def _chat_id_of(chat: ChatRef) -> int:
 # --------------------------------------------------------------------------- the server
 
 
+@dataclass
+class Stall:
+    """A held API call (see FakeTelegramServer.stall)."""
+
+    method: str
+    chat_id: int
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class FakeTelegramServer:
     """Fake Bot API server; see the module docstring."""
 
@@ -704,6 +695,7 @@ class FakeTelegramServer:
 
         # Failure injection and flood emulation.
         self._failures: list[dict[str, Any]] = []
+        self._stalls: list[Stall] = []
         self.enforce_limits = False
         self.flood_violations = 0
         self.private_limit: tuple[int, float] = (3, 3.0)  # 1 msg/s with a burst of 3
@@ -780,9 +772,7 @@ class FakeTelegramServer:
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown)
         # handler_cancellation: a client that drops mid long-poll cancels its handler, so a
         # killed bot process does not leave a phantom poller that 409s its successor.
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-        )
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -1178,6 +1168,24 @@ class FakeTelegramServer:
             }
         )
 
+    def stall(self, method: str, *, chat_id: int) -> Stall:
+        """Hold the next call of ``method`` to ``chat_id`` unanswered until released.
+
+        For crash tests: ``await stall.arrived.wait()`` means the bot is in the middle
+        of that call (its own state already committed), the moment to kill it.
+        """
+        stall = Stall(method.lower(), chat_id)
+        self._stalls.append(stall)
+        return stall
+
+    async def _maybe_stall(self, method: str, p: _Params) -> None:
+        for stall in self._stalls:
+            if stall.method == method.lower() and str(p.raw("chat_id")) == str(stall.chat_id):
+                self._stalls.remove(stall)
+                stall.arrived.set()
+                await stall.released.wait()
+                return
+
     def _injected_failure(self, method: str, p: _Params) -> ApiError | None:
         for rule in self._failures:
             if rule["method"] != method.lower():
@@ -1235,6 +1243,7 @@ class FakeTelegramServer:
             failure = self._injected_failure(record.method, params)
             if failure is not None:
                 raise failure
+            await self._maybe_stall(record.method, params)
             payload: dict[str, Any] = {"ok": True, "result": await handler(params, request)}
             status = 200
         except ApiError as e:
@@ -1280,9 +1289,7 @@ class FakeTelegramServer:
     def _next_message_id(self, chat_id: int) -> int:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
 
-    def _user_message(
-        self, user: FakeUser, chat: FakeChat | None, body: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _user_message(self, user: FakeUser, chat: FakeChat | None, body: dict[str, Any]) -> dict[str, Any]:
         if user.id not in self.users:
             self.users[user.id] = user
         chat_dict = chat.to_dict() if chat is not None else user.chat_dict()
@@ -1380,10 +1387,7 @@ class FakeTelegramServer:
         if "inline_keyboard" in markup:
             rows = markup["inline_keyboard"]
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-                raise _bad(
-                    'field "inline_keyboard" of the InlineKeyboardMarkup should be an Array '
-                    "of Arrays"
-                )
+                raise _bad('field "inline_keyboard" of the InlineKeyboardMarkup should be an Array of Arrays')
             for button in (b for row in rows for b in row):
                 if not isinstance(button, dict) or not isinstance(button.get("text"), str):
                     raise _bad('can\'t find field "text"')
@@ -1391,18 +1395,14 @@ class FakeTelegramServer:
                     raise _bad("text buttons are unallowed in the inline keyboard")
                 if "callback_data" in button:
                     data = button["callback_data"]
-                    if not isinstance(data, str) or not 1 <= len(data.encode()) <= (
-                        MAX_CALLBACK_DATA
-                    ):
+                    if not isinstance(data, str) or not 1 <= len(data.encode()) <= (MAX_CALLBACK_DATA):
                         raise _bad("BUTTON_DATA_INVALID")
                 if "url" in button and not re.match(r"^(https?|tg)://\S+$", button["url"]):
                     raise _bad("BUTTON_URL_INVALID")
         elif "keyboard" in markup:
             rows = markup["keyboard"]
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-                raise _bad(
-                    'field "keyboard" of the ReplyKeyboardMarkup should be an Array of Arrays'
-                )
+                raise _bad('field "keyboard" of the ReplyKeyboardMarkup should be an Array of Arrays')
             for button in (b for row in rows for b in row):
                 if not isinstance(button, str) and not (
                     isinstance(button, dict) and isinstance(button.get("text"), str)
@@ -1434,9 +1434,7 @@ class FakeTelegramServer:
         raw = p.get_str("caption")
         if raw is None:
             return {}
-        caption, entities = format_text(
-            raw, p.get_str("parse_mode"), p.get_json("caption_entities")
-        )
+        caption, entities = format_text(raw, p.get_str("parse_mode"), p.get_json("caption_entities"))
         if len(caption) > MAX_CAPTION:
             raise _bad("message caption is too long")
         body: dict[str, Any] = {"caption": caption}
@@ -1537,9 +1535,7 @@ class FakeTelegramServer:
         message.update(new_state)
         sent.text = message.get("text", message.get("caption"))
         sent.reply_markup = inline
-        sent.edits.append(
-            {"method": method, "text": sent.text, "reply_markup": inline, "fields": p.fields}
-        )
+        sent.edits.append({"method": method, "text": sent.text, "reply_markup": inline, "fields": p.fields})
         await self._notify()
         return copy.deepcopy(message)
 
@@ -1630,9 +1626,7 @@ class FakeTelegramServer:
             keep = self._queue[offset:]
             dropped = [e for e in self._queue if e not in keep]
         else:
-            dropped = [
-                e for e in self._queue if e.update_id < offset and (e.delivered or not e.forced)
-            ]
+            dropped = [e for e in self._queue if e.update_id < offset and (e.delivered or not e.forced)]
         for entry in dropped:
             self._queue.remove(entry)
             self._confirmed_ids.add(entry.update_id)
@@ -1691,9 +1685,7 @@ class FakeTelegramServer:
         if len(commands) > 100:
             raise _bad("too many commands specified")
         for command in commands:
-            if not isinstance(command, dict) or not _COMMAND_RE.match(
-                str(command.get("command", ""))
-            ):
+            if not isinstance(command, dict) or not _COMMAND_RE.match(str(command.get("command", ""))):
                 raise _bad("BOT_COMMAND_INVALID")
             if not 1 <= len(str(command.get("description", ""))) <= 256:
                 raise _bad("command description is empty")
@@ -1729,9 +1721,7 @@ class FakeTelegramServer:
         body: dict[str, Any] = {"text": text}
         if entities:
             body["entities"] = entities
-        return await self._deliver(
-            chat_id, "sendMessage", p, body, text=text, markup=markup, reply=reply
-        )
+        return await self._deliver(chat_id, "sendMessage", p, body, text=text, markup=markup, reply=reply)
 
     async def _edit_message_text(self, p: _Params, request: web.Request) -> Any:
         sent = self._editable(p)

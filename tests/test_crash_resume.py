@@ -1,0 +1,129 @@
+"""`linli run` is killed with SIGKILL in the middle of onboarding and started again:
+the person carries on where they were, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from storage import users
+from storage.engine import Database
+from tests.fakes.telegram_api import FakeTelegramServer, SentMessage
+
+pytestmark = pytest.mark.slow
+
+
+@asynccontextmanager
+async def linli_process(
+    tg: FakeTelegramServer, database_url: str, log: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    env = {
+        **os.environ,
+        "LINLI_TELEGRAM_TOKEN": tg.token,
+        "LINLI_TELEGRAM_API_BASE": tg.base_url,
+        "LINLI_DATABASE_URL": database_url,
+        "LINLI_POLLING_TIMEOUT": "1",
+    }
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "run", env=env, stdout=out, stderr=out
+        )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def kill(proc: asyncio.subprocess.Process, tg: FakeTelegramServer) -> None:
+    proc.send_signal(signal.SIGKILL)
+    assert await proc.wait() == -signal.SIGKILL
+    # The fake notices the dropped long poll, as Telegram would.
+    await tg.wait_polling(active=False)
+
+
+def button(message: SentMessage, label: str) -> str:
+    for text, data in message.buttons:
+        if label in text and data:
+            return data
+    raise AssertionError(f"no button {label!r} in {message}")
+
+
+async def test_sigkill_mid_onboarding_then_resume(
+    fake_telegram: FakeTelegramServer, database_url: str, tmp_path: Path
+) -> None:
+    tg = fake_telegram
+    log = tmp_path / "linli.log"
+    alice = tg.user(4242, "王奶奶", language_code="zh-hans")
+
+    async with linli_process(tg, database_url, log) as proc:
+        tg.send_text(alice, "/start")
+        consent = await tg.wait_for_text(alice, "您同意吗", timeout=60)
+        since = len(tg.sent)
+        tg.press(alice, consent, button(consent, "同意"))
+        language = await tg.wait_for_text(alice, "语言", since=since, timeout=30)
+        # Killed once Linli is polling again (the answers are out, the batch confirmed).
+        await tg.wait_polling(active=True, timeout=30)
+        await kill(proc, tg)
+
+    # While Linli is down she answers; the update waits at Telegram.
+    since = len(tg.sent)
+    tg.press(alice, language, button(language, "中文"))
+    async with linli_process(tg, database_url, log) as proc:
+        await tg.wait_for_text(alice, "哪个社区", since=since, timeout=60)
+        # She types her community. Linli commits the step, starts sending the answer,
+        # and is killed right then: the worst moment, between commit and reply.
+        stall = tg.stall("sendMessage", chat_id=alice.id)
+        since = len(tg.sent)
+        update = tg.send_text(alice, "春和")
+        async with asyncio.timeout(30):
+            await stall.arrived.wait()
+        await kill(proc, tg)
+    assert not [m for m in tg.sent[since:] if m.chat_id == alice.id]  # the answer never left
+
+    async with linli_process(tg, database_url, log) as proc:
+        # The update comes again; the step is not run twice, and the answer is given.
+        await tg.wait_confirmed(update, timeout=60)
+        pick = await tg.wait_for(
+            lambda m: m.chat_id == alice.id and any("春和社区" in t for t, _ in m.buttons),
+            since=since,
+            timeout=30,
+        )
+        since = len(tg.sent)
+        tg.press(alice, pick, button(pick, "春和社区"))
+        await tg.wait_for_text(alice, "哪一栋", since=since, timeout=30)
+        tg.send_text(alice, "3栋")
+        phone = await tg.wait_for_text(alice, "也可以直接输入手机号", since=since, timeout=30)
+        since = len(tg.sent)
+        tg.press(alice, phone, button(phone, "跳过"))
+        await tg.wait_for_text(alice, "设置完成", since=since, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        await proc.wait()
+
+    # Every step counted once: one consent question, one language question.
+    texts = [m.text for m in tg.messages_to(alice)]
+    assert sum("您同意吗" in t for t in texts) == 1, texts
+    assert sum("请选择您习惯的语言" in t for t in texts) == 1, texts
+    assert sum("是下面哪一个" in t for t in texts) == 1, texts
+    db = Database(database_url)
+    try:
+        async with db.transaction() as session:
+            me = await users.ensure_user(
+                session,
+                channel="telegram",
+                external_id=str(alice.id),
+                chat_id=str(alice.id),
+                client_language="zh-hans",
+            )
+        assert me.onboarded and me.language == "zh" and me.display_name == "王奶奶"
+        assert me.community_id is not None and me.building_id is not None
+    finally:
+        await db.dispose()
