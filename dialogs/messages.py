@@ -137,3 +137,35 @@ class Outgoing:
 
     def all_choices(self) -> list[Choice]:
         return [c for row in self.choices for c in row]
+
+
+MAX_TEXT = 4096
+
+
+def _can_lead(first: Outgoing, second: Outgoing) -> bool:
+    """Whether ``first`` can be folded into the top of ``second``."""
+    plain = not (first.choices or first.ask or first.place or first.photo_ref or first.edit_ref)
+    target_is_text = not (second.place or second.photo_ref or second.edit_ref)
+    # One message cannot both take a keyboard away and bring buttons or a new keyboard.
+    keyboard_clash = first.remove_keyboard and bool(second.choices or second.ask)
+    fits = len(first.text) + len(second.text) + 2 <= MAX_TEXT
+    return plain and target_is_text and not keyboard_clash and fits
+
+
+def coalesce(messages: list[Outgoing]) -> list[Outgoing]:
+    """Fold plain lines into the message that follows them: "wrong plate" and the
+    question asked again arrive as one message. Fewer messages are easier to follow
+    for people new to chat, and cost less of the platform's per-chat rate limit."""
+    out: list[Outgoing] = []
+    for message in messages:
+        if out and _can_lead(out[-1], message):
+            first = out.pop()
+            message = Outgoing(
+                text=f"{first.text}\n\n{message.text}",
+                choices=message.choices,
+                ask=message.ask,
+                ask_label=message.ask_label,
+                remove_keyboard=first.remove_keyboard or message.remove_keyboard,
+            )
+        out.append(message)
+    return out

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from dialogs.core import Context
 from dialogs.i18n import guess_language, t
-from dialogs.messages import Incoming, Outgoing
+from dialogs.messages import Incoming, Outgoing, coalesce
 from handlers.locks import KeyedLocks
 from handlers.registry import Registry
 from handlers.routing import Router
@@ -103,6 +103,7 @@ class Handler:
                 staff_ids=self.staff_ids,
             )
             await self.router.route(ctx)
+            ctx.replies = coalesce(ctx.replies)
             if ctx.erased:
                 await conversations.delete_key(session, incoming.conversation_key)
             else:
