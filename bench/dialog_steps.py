@@ -65,9 +65,7 @@ def script(person: int, toggles: int) -> list[Incoming]:
         msg(person, Kind.TEXT, text="12345678901234567"),
     ]
     toggle = itertools.cycle(["labour", "family", "injury", "elder"])
-    steps += [
-        msg(person, Kind.CHOICE, choice=f"f:lawyer:specialties:{next(toggle)}") for _ in range(toggles)
-    ]
+    steps += [msg(person, Kind.CHOICE, choice=f"f:lawyer:specialties:{next(toggle)}") for _ in range(toggles)]
     return steps
 
 

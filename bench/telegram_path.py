@@ -1,0 +1,169 @@
+"""The full path: Telegram updates through aiogram's Bot over HTTP, Linli's polling loop,
+handlers, dialogs and storage, and the answer back over HTTP — beside a bare aiogram
+echo bot measured in the same run against the same fake Bot API server.
+
+Both bots poll the in-process fake server (tests/fakes/telegram_api.py), so both pay
+the same HTTP and JSON costs; the ratio is what Linli's work adds on top. People
+send one message after another (closed loop), each waiting for the answer.
+
+    python bench/telegram_path.py [--people 50] [--messages 20] [--database-url URL]
+
+Linli's messages are free text that no service matches ("今天天气不错"): a full dialog
+step (claim the update, load the person and conversation, fuzzy intent match over
+every phrase, answer with the menu) that produces one message, like the echo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import Message
+
+from bot.app import Linli
+from bot.settings import Settings
+from bot.telegram.runner import run_telegram
+from tests.fakes.telegram_api import FakeTelegramServer, FakeUser, SentMessage
+
+
+async def drive(
+    tg: FakeTelegramServer, people: list[FakeUser], messages: int, text: str, expect: str
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+
+    async def person(user: FakeUser) -> None:
+        for _ in range(messages):
+            since = len(tg.sent)
+            t0 = time.perf_counter()
+            tg.send_text(user, text)
+            await tg.wait_for(
+                lambda m, uid=user.id: m.chat_id == uid and expect in m.text, since=since, timeout=120
+            )
+            latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(person(u) for u in people))
+    return time.perf_counter() - start, latencies
+
+
+def report(name: str, elapsed: float, latencies: list[float]) -> float:
+    lat = sorted(latencies)
+    rate = len(lat) / elapsed
+    p50 = statistics.median(lat) * 1000
+    p99 = lat[max(0, int(len(lat) * 0.99) - 1)] * 1000
+    print(f"  {name:<24} {len(lat):>6} msgs  {rate:>7.0f}/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
+    return rate
+
+
+async def echo_bot(tg: FakeTelegramServer) -> tuple[Bot, Dispatcher, asyncio.Task[None]]:
+    bot = tg.make_bot()
+    dp = Dispatcher()
+
+    @dp.message()
+    async def echo(message: Message) -> None:
+        await message.answer(f"echo: {message.text}")
+
+    task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+    await tg.wait_polling(active=True, timeout=30)
+    return bot, dp, task
+
+
+async def measure(
+    label: str,
+    start: Callable[[FakeTelegramServer], Awaitable[Callable[[], Awaitable[None]]]],
+    args: argparse.Namespace,
+    text: str,
+    expect: str,
+    warm: Callable[[FakeTelegramServer, FakeUser], Awaitable[None]] | None = None,
+) -> float:
+    async with FakeTelegramServer() as tg:
+        stop = await start(tg)
+        try:
+            people = [tg.user(10_000 + i, f"P{i}") for i in range(args.people)]
+            if warm is not None:
+                await asyncio.gather(*(warm(tg, u) for u in people))
+            return report(label, *await drive(tg, people, args.messages, text, expect))
+        finally:
+            await stop()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=20)
+    parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    args = parser.parse_args()
+
+    async def start_echo(tg: FakeTelegramServer) -> Callable[[], Awaitable[None]]:
+        bot, dp, task = await echo_bot(tg)
+
+        async def stop() -> None:
+            await dp.stop_polling()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await bot.session.close()
+
+        return stop
+
+    tmp = tempfile.TemporaryDirectory()
+
+    async def start_linli(tg: FakeTelegramServer) -> Callable[[], Awaitable[None]]:
+        url = args.database_url or f"sqlite+aiosqlite:///{tmp.name}/bench-{time.monotonic_ns()}.db"
+        settings = Settings(
+            telegram_token=tg.token,
+            telegram_api_base=tg.base_url,
+            database_url=url,
+            polling_timeout=1,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        stopped = asyncio.Event()
+        bot = tg.make_bot()
+        task = asyncio.create_task(run_telegram(Linli(settings), bot=bot, stop=stopped))
+        await tg.wait_polling(active=True, timeout=60)
+
+        async def stop() -> None:
+            stopped.set()
+            await task
+            await bot.session.close()
+
+        return stop
+
+    async def onboard(tg: FakeTelegramServer, user: FakeUser) -> None:
+        """Consent, language, skip community, skip phone: ready for steady-state steps."""
+
+        async def step(act: Callable[[], object], expect: str) -> SentMessage:
+            since = len(tg.sent)
+            act()
+            return await tg.wait_for(
+                lambda m: m.chat_id == user.id and expect in m.text, since=since, timeout=60
+            )
+
+        def press(message: SentMessage, label: str) -> Callable[[], object]:
+            data = next(d for t, d in message.buttons if label in t and d)
+            return lambda: tg.press(user, message, data)
+
+        consent = await step(lambda: tg.send_text(user, "/start"), "您同意吗")
+        language = await step(press(consent, "同意"), "语言")
+        community = await step(press(language, "中文"), "哪个社区")
+        phone = await step(press(community, "跳过"), "跳过")
+        await step(press(phone, "跳过"), "设置完成")
+
+    print(f"{args.people} people × {args.messages} messages each, closed loop")
+    echo_rate = await measure("bare aiogram echo", start_echo, args, "你好", "echo:")
+    linli_rate = await measure("Linli dialog step", start_linli, args, "今天天气不错", "没听懂", warm=onboard)
+    print(f"  Linli / echo rate: {linli_rate / echo_rate:.2f}")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
