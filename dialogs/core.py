@@ -250,6 +250,9 @@ class Engine:
     async def back(self, ctx: Context) -> None:
         flow = self.current(ctx)
         history = list(ctx.data.get(HISTORY, []))
+        # No Back button is offered on such steps; a stale or forged one just re-asks.
+        if flow is not None and ctx.step is not None and not flow.step(ctx.step).can_go_back:
+            history = []
         if flow is None or not history:
             if flow is not None:
                 await self.ask(ctx)

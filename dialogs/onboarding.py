@@ -13,7 +13,7 @@ from dataclasses import replace
 from dialogs.core import Context, Done, Flow, Next, Result, Retry, Step
 from dialogs.i18n import LANGUAGES
 from dialogs.messages import Ask, Kind, Outgoing
-from dialogs.validate import mainland_mobile, mask_phone
+from dialogs.validate import mainland_mobile, mask_phone, parse_id
 from storage import communities, users
 from storage.data import UserData
 
@@ -101,8 +101,9 @@ async def on_community(ctx: Context) -> Result:
         await users.set_home(ctx.session, ctx.user.id, community_id=None, building_id=None)
         ctx.data.pop("candidates", None)
         return Next("phone")
-    if ctx.value and ctx.value.startswith("c") and ctx.value[1:].isdigit():
-        community = await communities.get_community(ctx.session, int(ctx.value[1:]))
+    if ctx.value and ctx.value.startswith("c"):
+        community_id = parse_id(ctx.value[1:])
+        community = await communities.get_community(ctx.session, community_id) if community_id else None
         if community is None:
             return Retry("onboarding.community_gone")
         return await _chose_community(ctx, community.id)
@@ -170,8 +171,8 @@ async def on_building(ctx: Context) -> Result:
         return Next("phone")
     buildings = await communities.list_buildings(ctx.session, community_id)
     chosen = None
-    if ctx.value and ctx.value.startswith("b") and ctx.value[1:].isdigit():
-        chosen = next((b for b in buildings if b.id == int(ctx.value[1:])), None)
+    if ctx.value and ctx.value.startswith("b"):
+        chosen = next((b for b in buildings if b.id == parse_id(ctx.value[1:])), None)
     elif ctx.incoming.kind is Kind.TEXT:
         chosen = communities.match_building(buildings, ctx.incoming.text[:50])
     if chosen is None:

@@ -15,6 +15,18 @@ _LICENCE = re.compile(r"^\d{17}$")
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+_ID = re.compile(r"[0-9]{1,9}")
+
+
+def parse_id(raw: str) -> int | None:
+    """A database id from button data: ASCII digits only, small enough for any id column.
+
+    ``str.isdigit`` accepts "²" and "٣", and huge numbers overflow the database
+    drivers; forged button data must get a kind answer, not an exception.
+    """
+    return int(raw) if _ID.fullmatch(raw) else None
+
+
 def mainland_mobile(raw: str) -> str | None:
     """A valid mainland China mobile number as +86XXXXXXXXXXX, or None."""
     text = raw.strip()
@@ -50,6 +62,11 @@ def car_plate(raw: str) -> str | None:
 def lawyer_licence(raw: str) -> str | None:
     digits = re.sub(r"\s", "", raw)
     return digits if _LICENCE.match(digits) else None
+
+
+def strip_controls(raw: str) -> str:
+    """Remove control and direction-override characters (PostgreSQL refuses NUL in text)."""
+    return _CONTROL.sub("", raw)
 
 
 def clean_text(raw: str, *, max_len: int) -> str | None:

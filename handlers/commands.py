@@ -5,6 +5,7 @@ from __future__ import annotations
 from dialogs.core import Context
 from dialogs.messages import Outgoing
 from dialogs.role_applications import decision_buttons, summary
+from dialogs.validate import parse_id
 from handlers import privacy
 from handlers.registry import Action, Command, Registry
 from handlers.routing import Router
@@ -60,14 +61,15 @@ async def pending_command(ctx: Context, router: Router) -> None:
 
 
 async def _decide(ctx: Context, arg: str, approve: bool) -> None:
-    if not arg.isdigit():
+    application_id = parse_id(arg)
+    if application_id is None:
         ctx.say(ctx.t("common.old_button"))
         return
     decided = await applications.decide(
-        ctx.session, application_id=int(arg), approve=approve, staff_user_id=ctx.user.id
+        ctx.session, application_id=application_id, approve=approve, staff_user_id=ctx.user.id
     )
     if decided is None:
-        existing = await applications.get(ctx.session, int(arg))
+        existing = await applications.get(ctx.session, application_id)
         key = "apply.not_found" if existing is None else "apply.already_decided"
         status = ctx.t(f"apply.status_{existing.status}") if existing else ""
         ctx.say(ctx.t(key, status=status))

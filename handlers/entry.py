@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dialogs.core import Context
 from dialogs.i18n import guess_language, t
@@ -60,9 +60,10 @@ class Handler:
                 except _Duplicate:
                     log.info("duplicate update %s: answering as before", incoming.update_key)
                     return await self._replay(incoming)
-                except (conversations.ConcurrentUpdate, IntegrityError, DBAPIError) as exc:
-                    # Another worker got there first (or the database was busy):
-                    # everything rolled back, so handling again is safe.
+                except (conversations.ConcurrentUpdate, IntegrityError, OperationalError) as exc:
+                    # Another worker got there first (or the database was busy or hit a
+                    # deadlock): everything rolled back, so handling again is safe. Other
+                    # database errors (bad data) would only fail again.
                     if attempt == 3:
                         log.exception("giving up on %s", incoming.update_key)
                         return [self._sorry(incoming)]

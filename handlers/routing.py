@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from dialogs.core import Context, Engine, Flow, parse_step_button
+from dialogs.intents import INTENTS
 from dialogs.intents import match as match_intent
 from dialogs.messages import ChatKind, Choice, Kind
 from handlers.registry import Registry
@@ -12,6 +14,11 @@ from storage import audit
 from storage.data import Role
 
 log = logging.getLogger("linli.routing")
+
+# Services people can ask for by name; those without a flow yet are "coming soon".
+KNOWN_SERVICES = frozenset(intent.target for intent in INTENTS)
+# Unknown commands are named back only when they look like commands.
+SAFE_COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 
 # Commands that work before onboarding is finished.
 OPEN_COMMANDS = frozenset({"start", "help", "cancel", "language", "mydata", "forget"})
@@ -76,7 +83,8 @@ class Router:
         if flow is not None:
             await self.start_flow(ctx, flow.name)
             return
-        ctx.say(ctx.t("common.unknown_command", command=name[:32]))
+        shown = name if SAFE_COMMAND.fullmatch(name) else "…"
+        ctx.say(ctx.t("common.unknown_command", command=shown))
         await self._reask_or_menu(ctx)
 
     # -- buttons --------------------------------------------------------------
@@ -135,7 +143,11 @@ class Router:
     async def start_flow(self, ctx: Context, name: str) -> None:
         flow = self.registry.flows.get(name)
         if flow is None:
-            ctx.say(ctx.t("common.coming_soon", service=ctx.t(f"services.{name}")))
+            if name in KNOWN_SERVICES:  # recognised, but its flow is not installed yet
+                ctx.say(ctx.t("common.coming_soon", service=ctx.t(f"services.{name}")))
+            else:  # forged or outdated menu button
+                ctx.say(ctx.t("common.old_button"))
+                await self._reask_or_menu(ctx)
             return
         if flow.requires_onboarding and not ctx.user.onboarded:
             ctx.say(ctx.t("common.finish_onboarding_first"))

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from dialogs.validate import strip_controls
 from storage.models import AuditEntry
 
 log = logging.getLogger("linli.audit")
@@ -22,6 +23,9 @@ async def record(
     allowed: bool = True,
     detail: str = "",
 ) -> None:
+    # Forged input lands here verbatim; control characters (NUL above all, which
+    # PostgreSQL refuses) must not be able to make the refusal itself fail.
+    action, target, detail = (strip_controls(v) for v in (action, target, detail))
     session.add(
         AuditEntry(
             actor_user_id=actor_user_id,
