@@ -1,5 +1,7 @@
-"""Message catalogs (zh, en). Every user-visible string lives in dialogs/locales/*.toml.
+"""Message catalogs (zh, en). Every user-visible string lives in dialogs/locales/<lang>/*.toml.
 
+Each feature keeps its own file (core.toml, rides.toml…) so features never edit one
+shared file; the files of a language are merged and a key defined twice is an error.
 Keys are dotted TOML paths ("onboarding.ask_consent"); values use str.format fields.
 """
 
@@ -25,10 +27,18 @@ def _flatten(prefix: str, node: dict[str, Any], out: dict[str, str]) -> None:
 
 @cache
 def catalog(lang: str) -> dict[str, str]:
-    raw = resources.files("dialogs").joinpath("locales", f"{lang}.toml").read_text("utf-8")
-    flat: dict[str, str] = {}
-    _flatten("", tomllib.loads(raw), flat)
-    return flat
+    folder = resources.files("dialogs").joinpath("locales", lang)
+    merged: dict[str, str] = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        flat: dict[str, str] = {}
+        _flatten("", tomllib.loads(entry.read_text("utf-8")), flat)
+        twice = merged.keys() & flat.keys()
+        if twice:
+            raise ValueError(f"{lang}/{entry.name} defines keys again: {sorted(twice)}")
+        merged.update(flat)
+    return merged
 
 
 def t(lang: str, key: str, **fields: Any) -> str:
