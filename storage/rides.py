@@ -1,0 +1,453 @@
+"""Rides: booking, the atomic claim, status changes, cancellation, rating, driver groups.
+
+Every change that two people could race on is one conditional UPDATE: the first
+wins, the database decides, and the loser is told what happened instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.data import (
+    ACTIVE_RIDE,
+    DRIVER_HAS_RIDE,
+    DriverGroupData,
+    NewRide,
+    RideData,
+    RideStatus,
+)
+from storage.models import DriverGroup, Ride, RideEvent, utcnow
+
+# Cancelling a claimed ride this close to pickup is recorded as late.
+LATE_CANCEL = timedelta(hours=2)
+
+
+def to_data(row: Ride) -> RideData:
+    assert row.id is not None
+    return RideData(
+        id=row.id,
+        booker_user_id=row.booker_user_id,
+        rider_user_id=row.rider_user_id,
+        rider_name=row.rider_name,
+        rider_phone=row.rider_phone,
+        relation=row.relation,
+        community_id=row.community_id,
+        pickup_text=row.pickup_text,
+        pickup_lat=row.pickup_lat,
+        pickup_lon=row.pickup_lon,
+        dest_text=row.dest_text,
+        dest_lat=row.dest_lat,
+        dest_lon=row.dest_lon,
+        pickup_at=row.pickup_at,
+        is_now=row.is_now,
+        passengers=row.passengers,
+        needs=tuple(n for n in row.needs.split(",") if n),
+        note=row.note,
+        status=RideStatus(row.status),
+        driver_user_id=row.driver_user_id,
+        claimed_at=row.claimed_at,
+        group_id=row.group_id,
+        announced_at=row.announced_at,
+        escalated_at=row.escalated_at,
+        late_cancel=row.late_cancel,
+        rating=row.rating,
+        series_id=row.series_id,
+        created_at=row.created_at,
+    )
+
+
+async def event(
+    session: AsyncSession, ride_id: int, name: str, *, actor: int | None = None, detail: str = ""
+) -> None:
+    session.add(RideEvent(ride_id=ride_id, event=name, actor_user_id=actor, detail=detail[:300]))
+
+
+async def create(session: AsyncSession, new: NewRide, *, group_id: int | None) -> RideData:
+    row = Ride(
+        booker_user_id=new.booker_user_id,
+        rider_user_id=new.rider_user_id,
+        rider_name=new.rider_name[:100],
+        rider_phone=new.rider_phone,
+        relation=new.relation,
+        rider_agreed=new.rider_agreed,
+        community_id=new.community_id,
+        pickup_text=new.pickup_text[:300],
+        pickup_lat=new.pickup_lat,
+        pickup_lon=new.pickup_lon,
+        dest_text=new.dest_text[:300],
+        dest_lat=new.dest_lat,
+        dest_lon=new.dest_lon,
+        pickup_at=new.pickup_at,
+        is_now=new.is_now,
+        passengers=new.passengers,
+        needs=",".join(new.needs),
+        note=new.note[:500],
+        status=RideStatus.POSTED.value,
+        group_id=group_id,
+        announced_at=utcnow(),
+        series_id=new.series_id,
+    )
+    session.add(row)
+    await session.flush()
+    assert row.id is not None
+    await event(session, row.id, "posted", actor=new.booker_user_id)
+    return to_data(row)
+
+
+async def get(session: AsyncSession, ride_id: int) -> RideData | None:
+    row = await session.get(Ride, ride_id, populate_existing=True)
+    return None if row is None else to_data(row)
+
+
+class ClaimResult(StrEnum):
+    WON = "won"
+    TAKEN = "taken"  # another driver was first
+    CLOSED = "closed"  # cancelled, expired or finished
+    MISSING = "missing"
+    OWN_RIDE = "own_ride"  # a driver cannot drive their own booking
+
+
+async def claim(session: AsyncSession, *, ride_id: int, driver_user_id: int) -> ClaimResult:
+    """The first claim wins: one conditional UPDATE, however many press at once."""
+    ride = await get(session, ride_id)
+    if ride is None:
+        return ClaimResult.MISSING
+    if driver_user_id in (ride.booker_user_id, ride.rider_user_id):
+        return ClaimResult.OWN_RIDE
+    result = await session.execute(
+        update(Ride)
+        .where(col(Ride.id) == ride_id, col(Ride.status) == RideStatus.POSTED.value)
+        .values(
+            status=RideStatus.CLAIMED.value,
+            driver_user_id=driver_user_id,
+            claimed_at=utcnow(),
+            version=col(Ride.version) + 1,
+            updated_at=utcnow(),
+        )
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        await event(session, ride_id, "claimed", actor=driver_user_id)
+        return ClaimResult.WON
+    current = await get(session, ride_id)
+    if current is not None and current.status in DRIVER_HAS_RIDE:
+        return ClaimResult.TAKEN
+    return ClaimResult.CLOSED
+
+
+# Which status a driver may move their ride to, from which.
+DRIVER_STEPS: dict[RideStatus, tuple[RideStatus, ...]] = {
+    RideStatus.ON_THE_WAY: (RideStatus.CLAIMED,),
+    RideStatus.PICKED_UP: (RideStatus.CLAIMED, RideStatus.ON_THE_WAY),
+    RideStatus.COMPLETED: (RideStatus.PICKED_UP,),
+    RideStatus.NO_SHOW: (RideStatus.CLAIMED, RideStatus.ON_THE_WAY),
+}
+
+
+async def driver_step(
+    session: AsyncSession, *, ride_id: int, driver_user_id: int, to: RideStatus, detail: str = ""
+) -> RideData | None:
+    """Move the driver's own ride forward; None if it is not theirs or not in a fitting state."""
+    allowed = [s.value for s in DRIVER_STEPS[to]]
+    values: dict[str, object] = {"status": to.value, "updated_at": utcnow()}
+    if to in (RideStatus.COMPLETED, RideStatus.NO_SHOW):
+        values["finished_at"] = utcnow()
+    result = await session.execute(
+        update(Ride)
+        .where(
+            col(Ride.id) == ride_id,
+            col(Ride.driver_user_id) == driver_user_id,
+            col(Ride.status).in_(allowed),
+        )
+        .values(**values, version=col(Ride.version) + 1)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    await event(session, ride_id, to.value, actor=driver_user_id, detail=detail)
+    return await get(session, ride_id)
+
+
+async def release(
+    session: AsyncSession, *, ride_id: int, driver_user_id: int, reason: str
+) -> RideData | None:
+    """The driver can't make it: the ride goes back to the group, open again."""
+    result = await session.execute(
+        update(Ride)
+        .where(
+            col(Ride.id) == ride_id,
+            col(Ride.driver_user_id) == driver_user_id,
+            col(Ride.status).in_([RideStatus.CLAIMED.value, RideStatus.ON_THE_WAY.value]),
+        )
+        .values(
+            status=RideStatus.POSTED.value,
+            driver_user_id=None,
+            claimed_at=None,
+            announced_at=utcnow(),
+            escalated_at=None,
+            updated_at=utcnow(),
+            version=col(Ride.version) + 1,
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    await event(session, ride_id, "released", actor=driver_user_id, detail=reason)
+    return await get(session, ride_id)
+
+
+async def cancel(
+    session: AsyncSession, *, ride_id: int, by_user_id: int, reason: str = ""
+) -> RideData | None:
+    """Cancel an active ride; claimed rides cancelled close to pickup are marked late."""
+    ride = await get(session, ride_id)
+    if ride is None or ride.status not in ACTIVE_RIDE:
+        return None
+    late = ride.status in DRIVER_HAS_RIDE and ride.pickup_at - utcnow() < LATE_CANCEL
+    result = await session.execute(
+        update(Ride)
+        .where(col(Ride.id) == ride_id, col(Ride.status).in_([s.value for s in ACTIVE_RIDE]))
+        .values(
+            status=RideStatus.CANCELLED.value,
+            cancel_reason=reason[:200],
+            late_cancel=late,
+            finished_at=utcnow(),
+            updated_at=utcnow(),
+            version=col(Ride.version) + 1,
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    await event(session, ride_id, "cancelled", actor=by_user_id, detail=reason)
+    return await get(session, ride_id)
+
+
+async def assign(
+    session: AsyncSession, *, ride_id: int, driver_user_id: int, staff_user_id: int
+) -> RideData | None:
+    """Staff give an open ride to a driver directly."""
+    result = await session.execute(
+        update(Ride)
+        .where(col(Ride.id) == ride_id, col(Ride.status) == RideStatus.POSTED.value)
+        .values(
+            status=RideStatus.CLAIMED.value,
+            driver_user_id=driver_user_id,
+            claimed_at=utcnow(),
+            updated_at=utcnow(),
+            version=col(Ride.version) + 1,
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    await event(session, ride_id, "assigned", actor=staff_user_id, detail=str(driver_user_id))
+    return await get(session, ride_id)
+
+
+async def rate(
+    session: AsyncSession, *, ride_id: int, rater_user_id: int, rating: int, comment: str = ""
+) -> RideData | None:
+    """The rider (or booker) rates a completed ride once."""
+    if not 1 <= rating <= 5:
+        return None
+    result = await session.execute(
+        update(Ride)
+        .where(
+            col(Ride.id) == ride_id,
+            col(Ride.status) == RideStatus.COMPLETED.value,
+            col(Ride.rating).is_(None),
+            or_(col(Ride.booker_user_id) == rater_user_id, col(Ride.rider_user_id) == rater_user_id),
+        )
+        .values(rating=rating, rating_comment=comment[:500], updated_at=utcnow())
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    await event(session, ride_id, "rated", actor=rater_user_id, detail=str(rating))
+    return await get(session, ride_id)
+
+
+async def comment(session: AsyncSession, *, ride_id: int, rater_user_id: int, text: str) -> bool:
+    result = await session.execute(
+        update(Ride)
+        .where(
+            col(Ride.id) == ride_id,
+            or_(col(Ride.booker_user_id) == rater_user_id, col(Ride.rider_user_id) == rater_user_id),
+            col(Ride.rating).is_not(None),
+        )
+        .values(rating_comment=text[:500])
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def mark_announced(session: AsyncSession, ride_id: int, *, escalated: bool = False) -> None:
+    values: dict[str, object] = {"announced_at": utcnow()}
+    if escalated:
+        values["escalated_at"] = utcnow()
+    await session.execute(update(Ride).where(col(Ride.id) == ride_id).values(**values))
+
+
+async def expire(session: AsyncSession, ride_id: int) -> bool:
+    """An open ride whose time has long passed: nobody is coming any more."""
+    result = await session.execute(
+        update(Ride)
+        .where(col(Ride.id) == ride_id, col(Ride.status) == RideStatus.POSTED.value)
+        .values(status=RideStatus.EXPIRED.value, finished_at=utcnow(), updated_at=utcnow())
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        await event(session, ride_id, "expired")
+        return True
+    return False
+
+
+async def for_person(session: AsyncSession, user_id: int, *, limit: int = 10) -> list[RideData]:
+    """Rides someone booked or rides in, newest pickup first."""
+    stmt = (
+        select(Ride)
+        .where(or_(col(Ride.booker_user_id) == user_id, col(Ride.rider_user_id) == user_id))
+        .order_by(col(Ride.pickup_at).desc())
+        .limit(limit)
+    )
+    return [to_data(r) for r in (await session.execute(stmt)).scalars()]
+
+
+async def for_driver(session: AsyncSession, driver_user_id: int, *, limit: int = 10) -> list[RideData]:
+    stmt = (
+        select(Ride)
+        .where(col(Ride.driver_user_id) == driver_user_id)
+        .order_by(col(Ride.pickup_at).desc())
+        .limit(limit)
+    )
+    return [to_data(r) for r in (await session.execute(stmt)).scalars()]
+
+
+async def with_status(session: AsyncSession, statuses: Sequence[RideStatus]) -> list[RideData]:
+    stmt = select(Ride).where(col(Ride.status).in_([s.value for s in statuses])).order_by(col(Ride.id))
+    return [to_data(r) for r in (await session.execute(stmt)).scalars()]
+
+
+async def recent_destinations(session: AsyncSession, user_id: int, *, limit: int = 3) -> list[str]:
+    stmt = (
+        select(col(Ride.dest_text), func.max(col(Ride.created_at)).label("last"))
+        .where(or_(col(Ride.booker_user_id) == user_id, col(Ride.rider_user_id) == user_id))
+        .group_by(col(Ride.dest_text))
+        .order_by(func.max(col(Ride.created_at)).desc())
+        .limit(limit)
+    )
+    return [text for text, _ in (await session.execute(stmt)).all() if text]
+
+
+async def no_shows_since(
+    session: AsyncSession, *, rider_user_id: int | None, rider_phone: str | None, since: datetime
+) -> int:
+    """How often this rider was not there when the driver came."""
+    who = []
+    if rider_user_id is not None:
+        who.append(col(Ride.rider_user_id) == rider_user_id)
+    if rider_phone:
+        who.append(col(Ride.rider_phone) == rider_phone)
+    if not who:
+        return 0
+    stmt = select(func.count()).where(
+        col(Ride.status) == RideStatus.NO_SHOW.value, col(Ride.finished_at) >= since, or_(*who)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStats:
+    driver_user_id: int
+    completed: int
+    no_shows_reported: int
+    ratings: int
+    average: float | None
+
+
+async def driver_stats(session: AsyncSession) -> list[DriverStats]:
+    done = func.sum(case((col(Ride.status) == RideStatus.COMPLETED.value, 1), else_=0))
+    noshow = func.sum(case((col(Ride.status) == RideStatus.NO_SHOW.value, 1), else_=0))
+    stmt = (
+        select(
+            col(Ride.driver_user_id),
+            done,
+            noshow,
+            func.count(col(Ride.rating)),
+            func.avg(col(Ride.rating)),
+        )
+        .where(col(Ride.driver_user_id).is_not(None))
+        .group_by(col(Ride.driver_user_id))
+        .order_by(col(Ride.driver_user_id))
+    )
+    return [
+        DriverStats(int(d), int(c or 0), int(n or 0), int(r or 0), float(a) if a is not None else None)
+        for d, c, n, r, a in (await session.execute(stmt)).all()
+    ]
+
+
+# -- driver groups -----------------------------------------------------------------
+
+
+def _group(row: DriverGroup) -> DriverGroupData:
+    assert row.id is not None
+    ids = frozenset(int(c) for c in row.communities.split(",") if c)
+    return DriverGroupData(
+        id=row.id, channel=row.channel, chat_id=row.chat_id, title=row.title, community_ids=ids
+    )
+
+
+async def bind_group(
+    session: AsyncSession,
+    *,
+    channel: str,
+    chat_id: str,
+    title: str,
+    community_ids: Sequence[int],
+    bound_by: int,
+) -> DriverGroupData:
+    """Make a chat a driver group (or update which communities it serves)."""
+    row = (
+        await session.execute(
+            select(DriverGroup).where(
+                col(DriverGroup.channel) == channel, col(DriverGroup.chat_id) == chat_id
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = DriverGroup(channel=channel, chat_id=chat_id)
+        session.add(row)
+    row.title = title[:200]
+    row.communities = ",".join(str(c) for c in sorted(set(community_ids)))
+    row.bound_by = bound_by
+    row.active = True
+    await session.flush()
+    return _group(row)
+
+
+async def unbind_group(session: AsyncSession, *, channel: str, chat_id: str) -> bool:
+    result = await session.execute(
+        update(DriverGroup)
+        .where(col(DriverGroup.channel) == channel, col(DriverGroup.chat_id) == chat_id)
+        .values(active=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def get_group(session: AsyncSession, group_id: int) -> DriverGroupData | None:
+    row = await session.get(DriverGroup, group_id)
+    return None if row is None else _group(row)
+
+
+async def group_for(session: AsyncSession, community_id: int | None) -> DriverGroupData | None:
+    """The group serving a community: one bound to it, else one serving every community."""
+    rows = (
+        await session.execute(
+            select(DriverGroup).where(col(DriverGroup.active)).order_by(col(DriverGroup.id))
+        )
+    ).scalars()
+    groups = [_group(r) for r in rows]
+    for group in groups:
+        if community_id is not None and community_id in group.community_ids:
+            return group
+    return next((g for g in groups if not g.community_ids), None)
