@@ -114,6 +114,9 @@ class Outgoing:
     edit_ref: str | None = None
     # Take away a location/contact keyboard shown by an earlier question.
     remove_keyboard: bool = False
+    # A short note for the person who pressed a button, and only them (Telegram shows
+    # it over the chat); channels without such a thing show it as a message.
+    toast: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,8 +147,10 @@ MAX_TEXT = 4096
 
 def _can_lead(first: Outgoing, second: Outgoing) -> bool:
     """Whether ``first`` can be folded into the top of ``second``."""
-    plain = not (first.choices or first.ask or first.place or first.photo_ref or first.edit_ref)
-    target_is_text = not (second.place or second.photo_ref or second.edit_ref)
+    plain = not (
+        first.choices or first.ask or first.place or first.photo_ref or first.edit_ref or first.toast
+    )
+    target_is_text = not (second.place or second.photo_ref or second.edit_ref or second.toast)
     # One message cannot both take a keyboard away and bring buttons or a new keyboard.
     keyboard_clash = first.remove_keyboard and bool(second.choices or second.ask)
     fits = len(first.text) + len(second.text) + 2 <= MAX_TEXT

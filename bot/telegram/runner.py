@@ -335,12 +335,21 @@ class Poller:
                 await self._member_changed(update.update_id, update.my_chat_member)
                 return
             query = update.callback_query
-            if query is not None:
-                await self._answer(query)
             incoming = to_incoming(update, bot_username=self.bot_username)
             if incoming is None:
+                if query is not None:
+                    await self._answer(query)
                 return
-            replies = await self.app.handler.handle(incoming)
+            replies: list[Outgoing] = []
+            try:
+                replies = await self.app.handler.handle(incoming)
+            finally:
+                if query is not None:
+                    # A toast answers the person who pressed, and only them: in a
+                    # group, "already taken" must not become a message to everyone.
+                    await self._answer(query, next((r.text for r in replies if r.toast), None))
+            if query is not None:
+                replies = [r for r in replies if not r.toast]
             chat_id = int(incoming.chat_id)
             if (
                 query is not None
@@ -355,10 +364,12 @@ class Poller:
         except Exception:
             log.exception("telegram: update %s failed", update.update_id)
 
-    async def _answer(self, query: CallbackQuery) -> None:
+    async def _answer(self, query: CallbackQuery, toast: str | None = None) -> None:
         # Stops the button's spinner. A redelivered query is too old to answer: fine.
         try:
-            await self.bot.answer_callback_query(query.id)
+            await self.bot.answer_callback_query(
+                query.id, text=toast[:200] if toast else None, show_alert=bool(toast)
+            )
         except TelegramAPIError as e:
             log.debug("telegram: answerCallbackQuery %s: %s", query.id, e)
 
