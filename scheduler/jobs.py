@@ -3,9 +3,11 @@
 APScheduler keeps jobs in memory only; the database is the truth. Each feature
 registers a *source*: a function that reads its rows and returns ``JobSpec``s
 (a deterministic id, when to run, which runner, and only ids as arguments). At
-start-up ``rebuild`` turns every spec into an APScheduler job, so a restart
-loses nothing: a job whose time passed while Linli was down runs at once.
-Runners must be idempotent (they may run again after a crash), which is why
+start-up, and again every minute, ``rebuild`` turns every spec into an APScheduler
+job, so a restart loses nothing (a job whose time passed while Linli was down runs
+at once) and rows written by any worker get their jobs without a restart. A job
+that ran is written to ``job_runs`` and not scheduled again. Runners must still be
+idempotent (a crash between the work and that record repeats it), which is why
 what they send carries an outbox ``dedupe_key``.
 """
 
@@ -19,12 +21,18 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from storage.dialect import upsert_insert
 from storage.engine import Database
-from storage.models import utcnow
+from storage.models import JobRun, utcnow
 
 log = logging.getLogger("linli.scheduler")
+
+# How often the schedule is re-derived from the rows.
+RESYNC_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,7 @@ class Jobs:
         self.sources: list[Source] = []
         self.runners: dict[str, Runner] = {}
         self.periodic: list[Periodic] = []
+        self._scheduled: dict[str, JobSpec] = {}
 
     def add_source(self, source: Source) -> None:
         self.sources.append(source)
@@ -73,18 +82,24 @@ class Jobs:
         self.periodic.append(job)
 
     async def specs(self) -> list[JobSpec]:
-        """Every one-off job the database implies right now."""
+        """Every one-off job the database implies right now and that has not run yet."""
         async with self.db.transaction() as session:
             now = self.now()
             out: list[JobSpec] = []
             for source in self.sources:
                 out.extend(await source(session, now))
-            return out
+            done = await _ran(session, [s.id for s in out])
+            return [s for s in out if s.id not in done]
 
     async def rebuild(self) -> int:
-        specs = await self.specs()
-        for spec in specs:
-            self.schedule(spec)
+        count = await self.resync()
+        self.scheduler.add_job(
+            self._resync_quietly,
+            IntervalTrigger(seconds=RESYNC_EVERY.total_seconds()),
+            id="jobs-resync",
+            replace_existing=True,
+            coalesce=True,
+        )
         for job in self.periodic:
             self.scheduler.add_job(
                 self.run,
@@ -94,15 +109,34 @@ class Jobs:
                 replace_existing=True,
                 coalesce=True,
             )
-        log.info("scheduler rebuilt %d jobs from the database", len(specs))
+        log.info("scheduler rebuilt %d jobs from the database", count)
+        return count
+
+    async def resync(self) -> int:
+        """Schedule every job the rows imply (same ids replace, so this is idempotent)."""
+        specs = await self.specs()
+        wanted = {s.id for s in specs}
+        for spec in specs:
+            if self._scheduled.get(spec.id) != spec:
+                self.schedule(spec)
+        # Jobs whose rows no longer ask for them (a ride cancelled, an application decided).
+        for job_id in set(self._scheduled) - wanted:
+            self.unschedule(job_id)
         return len(specs)
+
+    async def _resync_quietly(self) -> None:
+        try:
+            await self.resync()
+        except Exception:
+            log.exception("scheduler resync failed; trying again in a minute")
 
     def schedule(self, spec: JobSpec) -> None:
         """Add or move a job; the same id replaces the earlier one."""
+        self._scheduled[spec.id] = spec
         self.scheduler.add_job(
             self.run,
             DateTrigger(run_date=spec.run_at),
-            args=[spec.runner, spec.arg],
+            args=[spec.runner, spec.arg, spec.id],
             id=spec.id,
             replace_existing=True,
             # Late is better than never: run jobs missed while Linli was down.
@@ -111,14 +145,19 @@ class Jobs:
         )
 
     def unschedule(self, job_id: str) -> None:
+        self._scheduled.pop(job_id, None)
         if self.scheduler.get_job(job_id) is not None:
             self.scheduler.remove_job(job_id)
 
-    async def run(self, runner: str, arg: str) -> None:
+    async def run(self, runner: str, arg: str, job_id: str | None = None) -> None:
         try:
             queued = await self.runners[runner](self.db, arg)
+            if job_id is not None:
+                async with self.db.transaction() as session:
+                    await _record_run(session, job_id)
+                self._scheduled.pop(job_id, None)
         except Exception:
-            # A failing job must not kill the scheduler; it is rebuilt next start.
+            # A failing job must not kill the scheduler; the next resync tries it again.
             log.exception("job %s(%s) failed", runner, arg)
             return
         if queued and self.on_enqueued is not None:
@@ -129,7 +168,7 @@ class Jobs:
         now = self.now()
         due = [s for s in await self.specs() if s.run_at <= now]
         for spec in due:
-            await self.run(spec.runner, spec.arg)
+            await self.run(spec.runner, spec.arg, spec.id)
         return len(due)
 
     def start(self) -> None:
@@ -138,3 +177,18 @@ class Jobs:
     def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+
+async def _ran(session: AsyncSession, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    rows = await session.execute(select(col(JobRun.id)).where(col(JobRun.id).in_(ids)))
+    return set(rows.scalars())
+
+
+async def _record_run(session: AsyncSession, job_id: str) -> None:
+    await session.execute(
+        upsert_insert(session, JobRun)
+        .values(id=job_id, ran_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["id"])
+    )

@@ -110,3 +110,19 @@ async def older_than(session: AsyncSession, cutoff: datetime) -> list[Applicatio
         col(RoleApplication.status) == "pending", col(RoleApplication.created_at) < cutoff
     )
     return [_data(r) for r in (await session.execute(stmt)).scalars()]
+
+
+async def approved_details(session: AsyncSession, *, user_id: int, role: Role) -> dict[str, Any]:
+    """What the person's latest approved application said (a driver's plate and car)."""
+    stmt = (
+        select(RoleApplication)
+        .where(
+            col(RoleApplication.user_id) == user_id,
+            col(RoleApplication.role) == role.value,
+            col(RoleApplication.status) == "approved",
+        )
+        .order_by(col(RoleApplication.id).desc())
+        .limit(1)
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    return {} if row is None else dict(json.loads(row.details))

@@ -260,3 +260,12 @@ class RideEvent(SQLModel, table=True):
     actor_user_id: int | None = Field(default=None, foreign_key="users.id")
     event: str = Field(max_length=20)  # posted|claimed|released|on_the_way|picked_up|…
     detail: str = Field(default="", max_length=300)
+
+
+class JobRun(SQLModel, table=True):
+    """One-off scheduled jobs that have run: rebuilding the schedule skips them."""
+
+    __tablename__ = "job_runs"
+
+    id: str = Field(primary_key=True, max_length=200)
+    ran_at: datetime = Field(default_factory=utcnow)

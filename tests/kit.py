@@ -23,6 +23,7 @@ from dialogs.messages import (
     Sender,
 )
 from handlers.entry import Handler
+from handlers.registry import Registry
 from handlers.setup import build_registry
 from storage import demo, users
 from storage.data import UserData
@@ -129,10 +130,12 @@ class Kit:
         self.handler = handler
 
     @classmethod
-    async def create(cls, db: Database, *, staff_ids: Iterable[str] = ()) -> Kit:
+    async def create(
+        cls, db: Database, *, staff_ids: Iterable[str] = (), registry: Registry | None = None
+    ) -> Kit:
         async with db.transaction() as session:
             await demo.load(session)
-        return cls(db, Handler(db, build_registry(), staff_ids=staff_ids))
+        return cls(db, Handler(db, registry or build_registry(), staff_ids=staff_ids))
 
     def person(self, external_id: str, name: str = "", *, lang: str | None = "zh-hans") -> Person:
         return Person(self, external_id, name or f"User {external_id}", language_code=lang)

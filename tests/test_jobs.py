@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from dialogs import role_applications
 from scheduler.jobs import Jobs
 from storage import applications
+from storage.data import Role
 from tests.conftest import STAFF_ID
 from tests.kit import Kit
 
@@ -52,12 +53,32 @@ async def test_application_reminder_survives_restart_and_fires_once(kit: Kit) ->
     assert await second.run_due() == 1
     reminders = [m for m in await staff.inbox() if "24 小时" in m.text]
     assert len(reminders) == 1
-    # Running again (say, after another crash) sends nothing twice.
-    await second.run_due()
+    # A job that ran is recorded: neither running again nor a restart repeats it.
+    assert await second.run_due() == 0
+    assert await _jobs(kit, clock).rebuild() == 0
     assert len([m for m in await staff.inbox() if "24 小时" in m.text]) == 1
 
-    # Once decided, the job is gone.
     approve = reminders[0].all_choices()[0].data
     await staff.press(approve)
-    third = _jobs(kit, clock)
-    assert await third.rebuild() == 0
+    assert (await driver.data()).has(Role.DRIVER)
+
+
+async def test_resync_follows_the_rows(kit: Kit) -> None:
+    """Rows written after start-up get their jobs, and jobs whose rows went away are dropped."""
+    clock = Clock()
+    jobs = _jobs(kit, clock)
+    assert await jobs.rebuild() == 0
+    driver = kit.person("602", "Driver")
+    await kit.onboard(driver, phone="13800005556")
+    await driver.send("/driver")
+    await driver.send("鄂A12345")
+    await driver.send("白色朗逸")
+    await driver.click("提交")
+    assert await jobs.resync() == 1
+    async with kit.db.transaction() as session:
+        (app,) = await applications.pending(session)
+    assert jobs.scheduler.get_job(f"application-reminder:{app.id}") is not None
+    async with kit.db.transaction() as session:
+        await applications.decide(session, application_id=app.id, approve=False, staff_user_id=app.user_id)
+    assert await jobs.resync() == 0
+    assert jobs.scheduler.get_job(f"application-reminder:{app.id}") is None

@@ -1,0 +1,86 @@
+"""Recurring rides: the series and what each occurrence copies."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.data import NewRide
+from storage.models import RideSeries
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesData:
+    id: int
+    booker_user_id: int
+    template: NewRide  # pickup_at in it is the first occurrence
+    weekdays: tuple[int, ...]  # 0 = Monday
+    time_of_day: str  # "HH:MM" Asia/Shanghai
+    until: datetime
+    active: bool
+
+
+def _template_json(new: NewRide) -> str:
+    data: dict[str, Any] = asdict(new)
+    data["pickup_at"] = new.pickup_at.isoformat()
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _template(raw: str) -> NewRide:
+    data = json.loads(raw)
+    data["pickup_at"] = datetime.fromisoformat(data["pickup_at"])
+    data["needs"] = tuple(data.get("needs", ()))
+    return NewRide(**data)
+
+
+def _data(row: RideSeries) -> SeriesData:
+    assert row.id is not None
+    return SeriesData(
+        id=row.id,
+        booker_user_id=row.booker_user_id,
+        template=_template(row.template),
+        weekdays=tuple(int(d) for d in row.weekdays.split(",") if d),
+        time_of_day=row.time_of_day,
+        until=row.until,
+        active=row.active,
+    )
+
+
+async def create(
+    session: AsyncSession, *, template: NewRide, weekdays: tuple[int, ...], time_of_day: str, until: datetime
+) -> SeriesData:
+    row = RideSeries(
+        booker_user_id=template.booker_user_id,
+        template=_template_json(template),
+        weekdays=",".join(str(d) for d in sorted(set(weekdays))),
+        time_of_day=time_of_day,
+        until=until,
+    )
+    session.add(row)
+    await session.flush()
+    return _data(row)
+
+
+async def get(session: AsyncSession, series_id: int) -> SeriesData | None:
+    row = await session.get(RideSeries, series_id)
+    return None if row is None else _data(row)
+
+
+async def active(session: AsyncSession) -> list[SeriesData]:
+    rows = (await session.execute(select(RideSeries).where(col(RideSeries.active)))).scalars()
+    return [_data(r) for r in rows]
+
+
+async def stop(session: AsyncSession, *, series_id: int, booker_user_id: int) -> bool:
+    result = await session.execute(
+        update(RideSeries)
+        .where(col(RideSeries.id) == series_id, col(RideSeries.booker_user_id) == booker_user_id)
+        .values(active=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
