@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dialogs.core import Context, Done, Flow, Next, Result, Retry, Step
-from dialogs.messages import Ask, Kind, Outgoing
+from dialogs.messages import Ask, Kind
+from dialogs.phone import ask_for_phone, own_phone
 from dialogs.role_applications import can_apply, file_application
-from dialogs.validate import car_plate, clean_text, mainland_mobile
+from dialogs.validate import car_plate, clean_text
 from storage import users
 from storage.data import Role
 
@@ -20,28 +21,14 @@ async def begin(ctx: Context) -> bool:
 
 
 async def ask_phone(ctx: Context) -> None:
-    ctx.replies.append(
-        Outgoing(
-            text=ctx.t("driver.ask_phone"),
-            ask=Ask.CONTACT,
-            ask_label=ctx.t("onboarding.share_phone"),
-        )
-    )
+    ask_for_phone(ctx, "driver.ask_phone")
     ctx.say(ctx.t("driver.phone_required"))
 
 
 async def on_phone(ctx: Context) -> Result:
-    incoming = ctx.incoming
-    raw = ""
-    if incoming.kind is Kind.CONTACT and incoming.contact:
-        if incoming.contact.owner_external_id not in (None, incoming.sender.external_id):
-            return Retry("onboarding.not_your_contact")
-        raw = incoming.contact.phone
-    elif incoming.kind is Kind.TEXT:
-        raw = incoming.text
-    phone = mainland_mobile(raw)
-    if phone is None:
-        return Retry("onboarding.bad_phone")
+    phone = own_phone(ctx)
+    if isinstance(phone, Retry):
+        return phone
     await users.set_phone(ctx.session, ctx.user.id, phone)
     return Next("plate")
 

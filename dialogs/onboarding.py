@@ -12,8 +12,9 @@ from dataclasses import replace
 
 from dialogs.core import Context, Done, Flow, Next, Result, Retry, Step
 from dialogs.i18n import LANGUAGES
-from dialogs.messages import Ask, Kind, Outgoing
-from dialogs.validate import mainland_mobile, mask_phone, parse_id
+from dialogs.messages import Ask, Kind
+from dialogs.phone import ask_for_phone, own_phone
+from dialogs.validate import mask_phone, parse_id
 from storage import communities, users
 from storage.data import UserData
 
@@ -185,32 +186,16 @@ async def on_building(ctx: Context) -> Result:
 
 
 async def ask_phone(ctx: Context) -> None:
-    ctx.replies.append(
-        Outgoing(
-            text=ctx.t("onboarding.ask_phone"),
-            ask=Ask.CONTACT,
-            ask_label=ctx.t("onboarding.share_phone"),
-        )
-    )
+    ask_for_phone(ctx, "onboarding.ask_phone")
     ctx.say(ctx.t("onboarding.phone_optional"), choices=[[ctx.button("onboarding.skip", "skip")]])
 
 
 async def on_phone(ctx: Context) -> Result:
     if ctx.value == "skip":
         return await _finish(ctx)
-    incoming = ctx.incoming
-    if incoming.kind is Kind.CONTACT and incoming.contact:
-        owner = incoming.contact.owner_external_id
-        if owner is not None and owner != incoming.sender.external_id:
-            return Retry("onboarding.not_your_contact")
-        raw = incoming.contact.phone
-    elif incoming.kind is Kind.TEXT:
-        raw = incoming.text
-    else:
-        return Retry("onboarding.bad_phone")
-    phone = mainland_mobile(raw)
-    if phone is None:
-        return Retry("onboarding.bad_phone")
+    phone = own_phone(ctx)
+    if isinstance(phone, Retry):
+        return phone
     await users.set_phone(ctx.session, ctx.user.id, phone)
     ctx.say(ctx.t("onboarding.phone_saved", phone=mask_phone(phone)))
     return await _finish(ctx)
