@@ -12,6 +12,7 @@ import contextlib
 import logging
 
 from bot.settings import Settings
+from dialogs import ride_jobs
 from dialogs.messages import Outgoing
 from handlers.entry import Handler
 from handlers.setup import build_registry, register_jobs
@@ -30,6 +31,7 @@ class Linli:
         self.db = Database(settings.database_url)
         self.registry = build_registry()
         self.jobs = Jobs(self.db, on_enqueued=self.wake_sender)
+        ride_jobs.configure(driver_reminders=settings.driver_reminder_minutes)
         register_jobs(self.jobs)
         self.handler = Handler(
             self.db,

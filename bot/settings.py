@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Long-poll timeout for getUpdates, seconds.
     polling_timeout: int = 30
+    # Minutes before pickup at which the driver is reminded, e.g. "30,5".
+    ride_driver_reminders: str = "30,5"
 
     @field_validator("telegram_token", mode="before")
     @classmethod
@@ -36,6 +38,18 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"LINLI_ADMINS must be Telegram user ids, got {bad}")
         return ",".join(ids)
+
+    @field_validator("ride_driver_reminders")
+    @classmethod
+    def _reminder_minutes(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not parts or not all(p.isdigit() and 0 < int(p) <= 24 * 60 for p in parts):
+            raise ValueError("LINLI_RIDE_DRIVER_REMINDERS must be minutes like 30,5")
+        return ",".join(parts)
+
+    @property
+    def driver_reminder_minutes(self) -> tuple[int, ...]:
+        return tuple(sorted({int(p) for p in self.ride_driver_reminders.split(",")}, reverse=True))
 
     @property
     def admin_ids(self) -> list[str]:

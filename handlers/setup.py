@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from dialogs import apply_driver, apply_lawyer, onboarding, role_applications, settings_flows
+from dialogs import (
+    apply_driver,
+    apply_lawyer,
+    onboarding,
+    ride_jobs,
+    ride_request,
+    role_applications,
+    settings_flows,
+)
 from handlers import commands
 from handlers.registry import Registry
 from scheduler import housekeeping
@@ -20,9 +28,11 @@ def build_registry() -> Registry:
     ):
         registry.add_flow(flow)
     commands.register(registry)
+    ride_request.register(registry)
     return registry
 
 
 def register_jobs(jobs: Jobs) -> None:
     role_applications.register_jobs(jobs)
+    ride_jobs.register_jobs(jobs)
     housekeeping.register(jobs)

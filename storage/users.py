@@ -202,7 +202,7 @@ async def find_users(session: AsyncSession, query: str, *, limit: int = 20) -> l
         | col(User.phone).contains(query)
         | (col(User.external_id) == query)
     )
-    if query.isdigit():
+    if query.isascii() and query.isdigit() and len(query) <= 9:  # a phone number is not an id
         cond = cond | (col(User.id) == int(query))
     rows = (await session.execute(select(User).where(cond).order_by(col(User.id)).limit(limit))).scalars()
     return [to_data(r) for r in rows]

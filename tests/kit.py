@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from dialogs.messages import (
     ChatKind,
@@ -142,7 +143,7 @@ class Kit:
 
     async def outbox(self) -> list[tuple[str, Outgoing]]:
         async with self.db.transaction() as session:
-            rows = (await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
+            rows = (await session.execute(select(OutboxMessage).order_by(col(OutboxMessage.id)))).scalars()
             return [(r.chat_id, Outgoing.from_json(r.payload)) for r in rows]
 
     async def onboard(self, person: Person, *, lang: str = "zh", phone: str | None = None) -> None:
