@@ -11,7 +11,9 @@ How a phrase is read
      weekdays before clocks (周一十点), clocks before dates (Dec 3 10am).
   3. Resolve: the pieces must agree (one clock, one day, periods that fit the hour);
      then the day and the time of day make candidate instants, checked against the
-     window [now + min_lead, now + max_ahead].
+     window [now + min_lead - 2 min, now + max_ahead]. The likelier reading decides:
+     if it is past, the phrase is IN_PAST even when the other reading would fit
+     (今天9点 at 10:20); the other reading is offered only when it fits too.
   Unrecognised words are ignored (下午3点去医院), but an unplaced number (a digit, or
   a Chinese numeral before 点/号/月…) refuses the phrase: it may be the real time, misread.
 
@@ -31,7 +33,8 @@ Defaults for what people leave out (the reply is always confirmed with ``describ
   * A day with a morning word but no hour (明天早上, tomorrow morning) → 9:00,
     marked ambiguous with no alternative. 中午/noon → 12:00, 半夜/midnight → 24:00.
     Any other day without an hour (明天, 下午, tonight) → NOT_UNDERSTOOD, so the bot
-    asks for the hour instead of guessing across a whole afternoon.
+    asks for the hour instead of guessing across a whole afternoon; but IN_PAST or
+    TOO_FAR when no hour of that day could do (60天后, in 60 days).
   * 现在/now and anything up to two minutes ago mean now. With ``min_lead`` > 0,
     times sooner than that (including "now") are refused as IN_PAST: too late to book.
 """
