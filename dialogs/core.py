@@ -81,6 +81,9 @@ class Flow:
     requires_onboarding: bool = True
     # Runs before the first step; returning False means "not now" (it said why).
     begin: BeginFn | None = None
+    # Started only by an action that hands it its data (which ride to release…),
+    # never from a menu, a command or an old button.
+    needs_context: bool = False
 
     def step(self, name: str) -> Step:
         for s in self.steps:

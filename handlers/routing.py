@@ -119,7 +119,7 @@ class Router:
         elif ctx.flow == flow_name and self.engine.current(ctx):
             ctx.say(ctx.t("common.old_question"))
             await self.engine.ask(ctx)
-        elif flow_name in self.registry.flows:
+        elif flow_name in self.registry.flows and not self.registry.flows[flow_name].needs_context:
             # A button from a conversation that has ended (or from before a restart
             # that lost nothing but happened mid-change): begin that flow again.
             ctx.say(ctx.t("common.button_restart"))
@@ -142,8 +142,8 @@ class Router:
 
     async def start_flow(self, ctx: Context, name: str) -> None:
         flow = self.registry.flows.get(name)
-        if flow is None:
-            if name in KNOWN_SERVICES:  # recognised, but its flow is not installed yet
+        if flow is None or flow.needs_context:
+            if flow is None and name in KNOWN_SERVICES:  # recognised, but its flow is not installed yet
                 ctx.say(ctx.t("common.coming_soon", service=ctx.t(f"services.{name}")))
             else:  # forged or outdated menu button
                 ctx.say(ctx.t("common.old_button"))
@@ -239,7 +239,8 @@ class Router:
             allowed=False,
             detail=f"needs role {role.value}",
         )
-        ctx.say(ctx.t("common.not_allowed"))
+        # A refused button press is told to the presser alone (in a group, not to everyone).
+        ctx.say(ctx.t("common.not_allowed"), toast=ctx.incoming.kind is Kind.CHOICE)
         return False
 
     def menu_flows(self, ctx: Context) -> list[Flow]:

@@ -11,7 +11,7 @@ from dialogs import (
     role_applications,
     settings_flows,
 )
-from handlers import commands
+from handlers import commands, rides_driver
 from handlers.registry import Registry
 from scheduler import housekeeping
 from scheduler.jobs import Jobs
@@ -29,6 +29,7 @@ def build_registry() -> Registry:
         registry.add_flow(flow)
     commands.register(registry)
     ride_request.register(registry)
+    rides_driver.register(registry)
     return registry
 
 

@@ -212,8 +212,12 @@ async def test_driver_application_approved_by_staff(linked: Linked) -> None:
     # A modified client forges the approve button: refused, logged, nothing changes.
     last_to_bob = tg.messages_to(bob.user)[-1]
     since = len(tg.sent)
-    tg.press(bob.user, last_to_bob, approve, forge=True)
-    await tg.wait_for_text(bob.user, "only people with the right role", since=since)
+    forged = tg.press(bob.user, last_to_bob, approve, forge=True)
+    # The refusal is shown to him alone, as the answer to his button press.
+    answer = await tg.wait_callback_answer(forged)
+    assert answer.text is not None and "only people with the right role" in answer.text
+    assert answer.show_alert
+    assert not [m for m in tg.sent[since:] if m.chat_id == bob.user.id]
     refused = (
         select(func.count())
         .select_from(AuditEntry)

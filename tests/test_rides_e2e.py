@@ -1,0 +1,171 @@
+"""Rides end to end: the real aiogram Bot over HTTP against the fake Bot API server, with
+``run_telegram`` polling, on SQLite and PostgreSQL.
+
+A resident books a ride, it appears in the driver group that staff bound, two approved
+drivers press "claim" on the same post, exactly one wins; details go both ways, then
+on the way → picked up → completed → the rider rates the ride.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from sqlalchemy import select
+from sqlmodel import col
+
+from bot.app import Linli
+from bot.telegram.runner import make_bot, run_telegram
+from dialogs import ride_request
+from handlers import rides_driver
+from storage.models import Ride
+from tests.conftest import STAFF_ID
+from tests.fakes.telegram_api import FakeTelegramServer, FakeUser
+from tests.test_telegram_e2e import Client, Linked, settings_for
+
+
+@pytest_asyncio.fixture
+async def linked(fake_telegram: FakeTelegramServer, database_url: str) -> AsyncIterator[Linked]:
+    settings = settings_for(fake_telegram, database_url)
+    app = Linli(settings)
+    # Until handlers/setup.py wires them in: the router reads the registry live.
+    if "ride" not in app.registry.flows:
+        ride_request.register(app.registry)
+    if "claim" not in app.registry.actions:
+        rides_driver.register(app.registry)
+    bot = make_bot(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_telegram(app, bot=bot, stop=stop), name="telegram")
+    try:
+        await fake_telegram.wait_polling(timeout=30)
+        yield Linked(fake_telegram, app, bot)
+    finally:
+        stop.set()
+        try:
+            async with asyncio.timeout(10):
+                await task
+        finally:
+            await bot.session.close()
+
+
+async def onboard(person: Client, phone: str) -> None:
+    await person.say("/start", "同意")
+    await person.press("同意", "语言")
+    await person.press("中文", "社区")
+    await person.say("chunhe", "哪一个")
+    await person.press("春和社区", "哪一栋")
+    await person.say("3栋", "手机号")
+    await person.share_contact(phone, "设置完成")
+
+
+async def become_driver(tg: FakeTelegramServer, driver: Client, staff: Client, plate: str) -> None:
+    await driver.say("/driver", "车牌")
+    await driver.say(plate, "车型")
+    await driver.say("白色大众朗逸", plate)
+    await driver.press("提交", "已提交")
+    notice = await tg.wait_for_text(staff.user, plate)
+    since = len(tg.sent)
+    approve = next(d for _, d in notice.buttons if d and d.startswith("a:approve:"))
+    tg.press(staff.user, notice, approve)
+    await tg.wait_for_text(driver.user, "恭喜", since=since)
+
+
+async def test_request_claim_race_status_and_rating(linked: Linked) -> None:
+    tg = linked.tg
+    staff = Client(tg, tg.user(int(STAFF_ID), "周", last_name="网格员"))
+    alice = Client(tg, tg.user(1001, "王", last_name="奶奶"))
+    zhao = Client(tg, tg.user(1101, "赵", last_name="师傅"))
+    qian = Client(tg, tg.user(1102, "钱", last_name="师傅"))
+    for person, phone in (
+        (staff, "+8613700000000"),
+        (alice, "+8613812345678"),
+        (zhao, "+8613900000001"),
+        (qian, "+8613900000002"),
+    ):
+        await onboard(person, phone)
+    await become_driver(tg, zhao, staff, "鄂A12345")
+    await become_driver(tg, qian, staff, "鄂A54321")
+
+    # Anyone may add the bot to a group; only staff make it the driver group.
+    group = tg.group(-100123, "春和志愿司机群")
+    since = len(tg.sent)
+    tg.send_text(alice.user, "/bind_driver_group", chat=group)
+    await tg.wait_for_text(group, "只有相应身份", since=since)
+    since = len(tg.sent)
+    tg.send_text(staff.user, "/bind_driver_group", chat=group)
+    await tg.wait_for_text(group, "本群已设为司机群", since=since)
+
+    # Alice books a ride for herself, now, from home to a hospital.
+    await alice.say("/ride", "谁坐车")
+    await alice.press("我自己", "也可以直接打字写地址")
+    await alice.press("从家出发", "也可以选常去的地方")
+    await alice.press("常去医院", "请选择要去的医院")
+    await alice.press("协和医院", "什么时候出发")
+    await alice.press("现在", "几个人")
+    await alice.press("1", "特别照顾")
+    await alice.press("完成", "还有什么要告诉司机")
+    await alice.press("没有了", "请核对行程信息")
+    since = len(tg.sent)
+    await alice.press("确认发布", "已发布")
+
+    post = await tg.wait_for_text(group, "新的用车请求", since=since)
+    assert "138****5678" in (post.text or "") and "13812345678" not in (post.text or "")
+    ((_label, claim),) = post.buttons
+    assert claim is not None and claim.startswith("a:claim:")
+    ride_id = int(claim.rsplit(":", 1)[1])
+
+    # Both drivers press at once, on the same post.
+    since = len(tg.sent)
+    presses = [tg.press(zhao.user, post, claim), tg.press(qian.user, post, claim)]
+    answers = [await tg.wait_callback_answer(p) for p in presses]
+    texts = sorted(a.text or "" for a in answers)
+    assert texts == ["已被其他司机接走，谢谢您！", "🎉 接单成功！完整信息已私信发给您。"], texts
+    winner, loser = (zhao, qian) if "接单成功" in (answers[0].text or "") else (qian, zhao)
+    name = "赵 师傅" if winner is zhao else "钱 师傅"
+    await tg.wait_for(lambda m: m is post and f"已由 {name} 接单" in (m.text or ""))
+    assert post.buttons == []
+    winner_id = (await linked.user(winner.user)).id
+    async with linked.app.db.transaction() as session:
+        row = (await session.execute(select(Ride).where(col(Ride.id) == ride_id))).scalar_one()
+        assert row.status == "claimed" and row.driver_user_id == winner_id
+
+    # Details both ways, only to the winner: full phone and navigation links...
+    details = await tg.wait_for_text(winner.user, "完整信息如下", since=since)
+    assert "+8613812345678" in (details.text or "") and "uri.amap.com" in (details.text or "")
+    assert not any("完整信息如下" in (m.text or "") for m in tg.messages_to(loser.user))
+    # ...and the driver's name, car, plate and phone to Alice.
+    plate = "鄂A12345" if winner is zhao else "鄂A54321"
+    card = await tg.wait_for_text(alice.user, plate, since=since)
+    assert name in (card.text or "")
+
+    # On the way → picked up → completed, each editing the driver's message.
+    since = len(tg.sent)
+    await press_on(tg, winner.user, details, "我已出发")
+    await tg.wait_for_text(alice.user, "司机已出发", since=since)
+    await tg.wait_for(lambda m: m is details and "司机在路上" in (m.text or ""))
+    await press_on(tg, winner.user, details, "已接到乘客")
+    await tg.wait_for(lambda m: m is details and "行程中" in (m.text or ""))
+    since = len(tg.sent)
+    await press_on(tg, winner.user, details, "已送达")
+    done = await tg.wait_for_text(alice.user, "平安送达", since=since)
+    assert details.buttons == []
+
+    # Alice rates it; the rating message turns into the thanks.
+    five = next(d for text, d in done.buttons if text.startswith("5"))
+    assert five is not None
+    tg.press(alice.user, done, five)
+    await tg.wait_for(lambda m: m is done and "谢谢您的评价" in (m.text or ""))
+    async with linked.app.db.transaction() as session:
+        row = (await session.execute(select(Ride).where(col(Ride.id) == ride_id))).scalar_one()
+        assert row.status == "completed" and row.rating == 5
+
+
+async def press_on(tg: FakeTelegramServer, user: FakeUser, message: object, label: str) -> None:
+    """Press the button labelled ``label`` on ``message`` as it is now, and wait for its answer."""
+    from tests.fakes.telegram_api import SentMessage
+
+    assert isinstance(message, SentMessage)
+    data = next((d for text, d in message.buttons if label in text), None)
+    assert data is not None, f"no {label!r} in {message.buttons}"
+    await tg.wait_callback_answer(tg.press(user, message, data))
