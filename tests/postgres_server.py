@@ -154,9 +154,7 @@ class PostgresAdmin:
 
     def url_for(self, name: str) -> str:
         """The SQLAlchemy async URL of database ``name`` on this server."""
-        url = make_url(self.admin_dsn).set(
-            drivername="postgresql+asyncpg", database=_check_db_name(name)
-        )
+        url = make_url(self.admin_dsn).set(drivername="postgresql+asyncpg", database=_check_db_name(name))
         return url.render_as_string(hide_password=False)
 
     def create_database(self, name: str) -> str:
@@ -166,9 +164,7 @@ class PostgresAdmin:
 
     def drop_database(self, name: str) -> None:
         # FORCE ends connections a test left open, so one leak does not break the next test.
-        _run_admin_sql(
-            self.admin_dsn, f'DROP DATABASE IF EXISTS "{_check_db_name(name)}" WITH (FORCE)'
-        )
+        _run_admin_sql(self.admin_dsn, f'DROP DATABASE IF EXISTS "{_check_db_name(name)}" WITH (FORCE)')
 
     @contextlib.contextmanager
     def temporary_database(self) -> Iterator[str]:

@@ -31,9 +31,7 @@ def update(body: dict[str, Any], update_id: int = 7) -> Update:
 
 
 def message(chat: dict[str, Any] = PRIVATE, sender: dict[str, Any] = ALICE, **body: Any) -> Update:
-    return update(
-        {"message": {"message_id": 5, "date": 1_700_000_000, "chat": chat, "from": sender, **body}}
-    )
+    return update({"message": {"message_id": 5, "date": 1_700_000_000, "chat": chat, "from": sender, **body}})
 
 
 def command(text: str, chat: dict[str, Any] = PRIVATE) -> Update:

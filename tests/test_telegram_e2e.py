@@ -243,9 +243,7 @@ async def test_driver_application_approved_by_staff(linked: Linked) -> None:
     await tg.wait_confirmed(press)
     assert len(tg.sent) == sent and len(notice.edits) == edits
     assert await linked.count(select(func.count()).select_from(OutboxMessage)) == outbox_rows
-    approvals = (
-        select(func.count()).select_from(AuditEntry).where(col(AuditEntry.action) == "approve")
-    )
+    approvals = select(func.count()).select_from(AuditEntry).where(col(AuditEntry.action) == "approve")
     assert await linked.count(approvals) == 1
 
 
@@ -482,9 +480,7 @@ async def test_render_and_transport(fake_telegram: FakeTelegramServer) -> None:
         assert rest.method == "sendMessage" and len(rest.text or "") == 476
 
         # A share-contact keyboard and inline buttons on one message: one is added by an edit.
-        both = Outgoing(
-            "phone?", choices=[[Choice("Skip", "f:x:y:skip")]], ask=Ask.CONTACT, ask_label="📱"
-        )
+        both = Outgoing("phone?", choices=[[Choice("Skip", "f:x:y:skip")]], ask=Ask.CONTACT, ask_label="📱")
         await render.send(bot, alice.id, [both])
         last = tg.messages_to(alice)[-1]
         assert tg.reply_keyboard(alice) == [["📱"]] and last.buttons == [("Skip", "f:x:y:skip")]
