@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from dialogs import ride_common
 from dialogs.core import Context
 from dialogs.role_applications import summary
-from storage import applications, communities, conversations
+from storage import applications, communities, conversations, rides
 from storage.data import UserData
 
 Section = Callable[[Context], Awaitable[list[str]]]
@@ -65,8 +66,29 @@ async def _conversation(ctx: Context) -> list[str]:
     return [ctx.t("mydata.in_progress", flow=state.flow, step=state.step or "")]
 
 
+async def _rides(ctx: Context) -> list[str]:
+    """Rides booked by or for the person, and rides they drove."""
+    mine = await rides.for_person(ctx.session, ctx.user.id, limit=20)
+    driven = await rides.for_driver(ctx.session, ctx.user.id, limit=20)
+    if not mine and not driven:
+        return []
+    lines = [ctx.t("mydata.rides_title", booked=len(mine), driven=len(driven))]
+    for ride in mine + driven:
+        lines.append(
+            ctx.t(
+                "mydata.ride_line",
+                id=ride.id,
+                when=ride_common.when_text(ride, ctx.t, ctx.lang),
+                dest=ride.dest_text or "—",
+                status=ctx.t(f"rides.status_{ride.status.value}"),
+            )
+        )
+    return ["\n".join(lines)]
+
+
 register_section(_profile)
 register_section(_applications)
+register_section(_rides)
 register_section(_conversation)
 
 

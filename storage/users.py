@@ -18,6 +18,7 @@ from storage.dialect import is_postgres
 from storage.models import (
     Conversation,
     OutboxMessage,
+    Ride,
     RoleApplication,
     User,
     utcnow,
@@ -240,6 +241,12 @@ async def forget_user(session: AsyncSession, user_id: int) -> None:
     )
     await session.execute(delete(Conversation).where(col(Conversation.user_id) == user_id))
     await updates.forget_replies(session, user_id)
+    # Rides stay (drivers' records depend on them) but no longer name or reach the rider.
+    await session.execute(
+        update(Ride)
+        .where(col(Ride.rider_user_id) == user_id)
+        .values(rider_name="", rider_phone=None, note="", rating_comment="")
+    )
     await session.execute(
         delete(OutboxMessage).where(
             col(OutboxMessage.user_id) == user_id, col(OutboxMessage.status) == "pending"

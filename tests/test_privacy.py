@@ -66,3 +66,37 @@ async def test_forget_erases_personal_data_keeps_records_anonymised(kit: Kit) ->
     await alice.send("hi")
     assert "同意" in alice.text()
     assert (await alice.data()).id != user_id
+
+
+async def test_rides_in_mydata_and_anonymised_by_forget(kit: Kit) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage import rides
+    from storage.data import NewRide
+
+    alice = kit.person("304", "王阿姨")
+    await kit.onboard(alice, phone="13800007777")
+    me = await alice.data()
+    async with kit.db.transaction() as session:
+        ride = await rides.create(
+            session,
+            NewRide(
+                booker_user_id=me.id,
+                rider_user_id=me.id,
+                rider_name="王阿姨",
+                rider_phone=me.phone,
+                pickup_text="春和社区 3栋",
+                dest_text="同济医院",
+                pickup_at=datetime.now(UTC) + timedelta(days=1),
+                note="带轮椅",
+            ),
+            group_id=None,
+        )
+    await alice.send("/mydata")
+    assert f"#{ride.id}" in alice.text() and "同济医院" in alice.text()
+    await alice.send("/forget")
+    await alice.click("确定删除")
+    async with kit.db.transaction() as session:
+        kept = await rides.get(session, ride.id)
+    assert kept is not None  # the ride stays for the driver's and staff's records
+    assert (kept.rider_name, kept.rider_phone, kept.note) == ("", None, "")
