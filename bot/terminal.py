@@ -19,12 +19,14 @@ from typing import TextIO
 
 from bot.app import Linli
 from dialogs.i18n import guess_language
-from dialogs.messages import Choice, Contact, Incoming, Kind, Location, Outgoing, Sender
+from dialogs.messages import ChatKind, Choice, Contact, Incoming, Kind, Location, Outgoing, Sender
 from storage import users
 from storage.demo import PEOPLE
 from storage.outbox import OutboxItem
 
 CHANNEL = "terminal"
+# The one group chat the terminal has: where ride requests are posted and claimed.
+GROUP = "drivers"
 
 HELP = """Terminal controls:
   <number>            press that button of the last message
@@ -35,6 +37,8 @@ HELP = """Terminal controls:
   :contact <phone>    share your phone number as a contact
   :photo              send a photo
   :sticker            send something Linli can't read
+  :group              speak in (or leave) the drivers' group chat; staff bind it there
+                      with /bind_driver_group, drivers claim rides there
   :quit               leave (everything is saved; run again to continue)"""
 
 
@@ -89,7 +93,13 @@ class TerminalChat:
         self.language = language
         self.screen = Screen(out)
         self.names: dict[str, str] = {p.external_id: p.name for p in PEOPLE}
-        self.updates = itertools.count(1)
+        self.names[GROUP] = "👥 志愿司机群 / drivers' group"
+        self.in_group = False
+
+    @property
+    def chat(self) -> str:
+        """Where the current person is writing: the group, or their private chat."""
+        return GROUP if self.in_group else self.person
 
     def name(self, who: str) -> str:
         return self.names.get(who, who)
@@ -118,7 +128,7 @@ class TerminalChat:
         if line.startswith("/"):
             command, _, args = line[1:].partition(" ")
             return self.incoming(Kind.COMMAND, command=command.lower(), text=args)
-        options = self.screen.choices.get(self.person, [])
+        options = self.screen.choices.get(self.chat, [])
         if line.isdigit() and 1 <= int(line) <= len(options):
             return self.incoming(Kind.CHOICE, choice=options[int(line) - 1].data, message_ref="0")
         return self.incoming(Kind.TEXT, text=line)
@@ -129,6 +139,11 @@ class TerminalChat:
         if verb == "as" and rest.strip():
             self.person = rest.strip()[:64]
             self.say(f"— you are now '{self.name(self.person)}' —")
+            return None
+        if verb == "group":
+            self.in_group = not self.in_group
+            where = self.name(GROUP) if self.in_group else "a private chat with Linli"
+            self.say(f"— {self.name(self.person)} is now in {where} —")
             return None
         if verb == "who":
             self.say("\n".join(f"  {p.external_id:<9} {p.name}" for p in PEOPLE))
@@ -161,7 +176,8 @@ class TerminalChat:
                 display_name=self.name(self.person),
                 language_code=self.language,
             ),
-            chat_id=self.person,
+            chat_id=self.chat,
+            chat_kind=ChatKind.GROUP if self.in_group else ChatKind.PRIVATE,
             kind=kind,
             update_id=None,
             **fields,  # type: ignore[arg-type]
@@ -169,7 +185,8 @@ class TerminalChat:
 
     async def send(self, incoming: Incoming) -> None:
         for reply in await self.app.handler.handle(incoming):
-            self.screen.show(self.person, "Linli", reply)
+            label = "Linli (only you see this)" if reply.toast else "Linli"
+            self.screen.show(self.chat, label, reply)
 
 
 def _read_lines(queue: asyncio.Queue[str | None]) -> None:
