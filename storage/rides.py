@@ -115,15 +115,19 @@ class ClaimResult(StrEnum):
 
 
 async def claim(session: AsyncSession, *, ride_id: int, driver_user_id: int) -> ClaimResult:
-    """The first claim wins: one conditional UPDATE, however many press at once."""
-    ride = await get(session, ride_id)
-    if ride is None:
-        return ClaimResult.MISSING
-    if driver_user_id in (ride.booker_user_id, ride.rider_user_id):
-        return ClaimResult.OWN_RIDE
+    """The first claim wins: one conditional UPDATE, however many press at once.
+
+    The update comes first so a winner costs one statement; only the others read
+    the ride afterwards, to say why not.
+    """
     result = await session.execute(
         update(Ride)
-        .where(col(Ride.id) == ride_id, col(Ride.status) == RideStatus.POSTED.value)
+        .where(
+            col(Ride.id) == ride_id,
+            col(Ride.status) == RideStatus.POSTED.value,
+            col(Ride.booker_user_id) != driver_user_id,
+            or_(col(Ride.rider_user_id).is_(None), col(Ride.rider_user_id) != driver_user_id),
+        )
         .values(
             status=RideStatus.CLAIMED.value,
             driver_user_id=driver_user_id,
@@ -135,10 +139,12 @@ async def claim(session: AsyncSession, *, ride_id: int, driver_user_id: int) -> 
     if result.rowcount == 1:  # type: ignore[attr-defined]
         await event(session, ride_id, "claimed", actor=driver_user_id)
         return ClaimResult.WON
-    current = await get(session, ride_id)
-    if current is not None and current.status in DRIVER_HAS_RIDE:
-        return ClaimResult.TAKEN
-    return ClaimResult.CLOSED
+    ride = await get(session, ride_id)
+    if ride is None:
+        return ClaimResult.MISSING
+    if driver_user_id in (ride.booker_user_id, ride.rider_user_id):
+        return ClaimResult.OWN_RIDE
+    return ClaimResult.TAKEN if ride.status in DRIVER_HAS_RIDE else ClaimResult.CLOSED
 
 
 # Which status a driver may move their ride to, from which.
