@@ -105,8 +105,11 @@ async def on_who(ctx: Context) -> Result:
 async def ask_find(ctx: Context) -> None:
     found = ctx.data.get("found") or []
     rows = [[ctx.raw_button(label, f"u{uid}")] for uid, label in found]
+    callers = ctx.data.get("callers") or []
+    rows += [[ctx.raw_button(label, f"p{ride_id}")] for ride_id, label in callers]
     rows.append([ctx.button("ride_request.not_registered", "new")])
-    ctx.say(ctx.t("ride_request.find_pick" if found else "ride_request.ask_find"), choices=rows)
+    picked = found or callers
+    ctx.say(ctx.t("ride_request.find_pick" if picked else "ride_request.ask_find"), choices=rows)
 
 
 async def on_find(ctx: Context) -> Result:
@@ -116,15 +119,36 @@ async def on_find(ctx: Context) -> Result:
         return Next("other_name")
     if ctx.value and ctx.value.startswith("u"):
         return await _picked_resident(ctx, parse_id(ctx.value[1:]))
+    if ctx.value and ctx.value.startswith("p"):
+        return await _picked_caller(ctx, parse_id(ctx.value[1:]))
     query = clean_text(ctx.incoming.text, max_len=30) if ctx.incoming.kind is Kind.TEXT else None
     if query is None:
         return Retry("ride_request.ask_find")
-    found = [u for u in await users.find_users(ctx.session, _search_term(query)) if _findable(u)]
-    if not found:
+    term = _search_term(query)
+    found = [u for u in await users.find_users(ctx.session, term) if _findable(u)]
+    # Residents without an account whom staff booked for before: their earlier ride
+    # holds the name, phone and the consent noted then.
+    callers = await rides.known_callers(ctx.session, term)
+    if not found and not callers:
         ctx.data.pop("found", None)
+        ctx.data.pop("callers", None)
         return Retry("ride_request.find_none")
     ctx.data["found"] = [[u.id, await _resident_label(ctx, u)] for u in found[:MAX_FOUND]]
+    ctx.data["callers"] = [
+        [c.ride_id, ctx.t("ride_request.known_caller", name=c.name, phone=mask_phone(c.phone))]
+        for c in callers
+    ]
     return Retry()
+
+
+async def _picked_caller(ctx: Context, ride_id: int | None) -> Result:
+    """A caller booked for before: reuse the name and phone (consent is confirmed again next)."""
+    shown = {rid for rid, _ in ctx.data.get("callers") or []}
+    earlier = await rides.get(ctx.session, ride_id) if ride_id in shown and ride_id else None
+    if earlier is None or not earlier.rider_phone:
+        return Retry("ride_request.find_gone")
+    ctx.data["rider"] = {"user_id": None, "name": earlier.rider_name, "phone": earlier.rider_phone}
+    return Next("consent")
 
 
 def _search_term(query: str) -> str:

@@ -363,6 +363,37 @@ async def no_shows_since(
 
 
 @dataclass(frozen=True, slots=True)
+class KnownCaller:
+    """Someone without an account whom staff booked for before (the ride is their record)."""
+
+    ride_id: int
+    name: str
+    phone: str
+
+
+async def known_callers(session: AsyncSession, query: str, *, limit: int = 5) -> list[KnownCaller]:
+    """Riders staff booked for by phone before, found by name or phone, newest first."""
+    like = f"%{query}%"
+    stmt = (
+        select(Ride)
+        .where(
+            col(Ride.rider_user_id).is_(None),
+            col(Ride.relation) == "staff",
+            col(Ride.rider_phone).is_not(None),
+            or_(col(Ride.rider_name).ilike(like), col(Ride.rider_phone).contains(query)),
+        )
+        .order_by(col(Ride.id).desc())
+        .limit(limit * 5)
+    )
+    found: dict[str, KnownCaller] = {}
+    for row in (await session.execute(stmt)).scalars():
+        phone = row.rider_phone or ""
+        if phone not in found and row.id is not None:
+            found[phone] = KnownCaller(ride_id=row.id, name=row.rider_name, phone=phone)
+    return list(found.values())[:limit]
+
+
+@dataclass(frozen=True, slots=True)
 class DriverStats:
     driver_user_id: int
     completed: int

@@ -292,6 +292,25 @@ async def test_staff_books_for_unregistered_resident(skit: Kit) -> None:
     assert (ride.rider_name, ride.rider_phone, ride.relation) == ("赵大爷", "+8613700001234", "staff")
     assert ride.rider_user_id is None
 
+    # He phones again next week: his earlier ride is his record, found by phone or name.
+    for query in ("13700001234", "赵大爷"):
+        await staff.send("/ride")
+        await staff.click("为来电居民代约")
+        await staff.send(query)
+        assert any("以前代约过" in b for b in staff.buttons())
+        await staff.send("/cancel")
+    await staff.send("/ride")
+    await staff.click("为来电居民代约")
+    await staff.send("1370000")
+    await staff.click("赵大爷")
+    await staff.click("居民已在电话中同意")
+    await staff.send("解放社区2栋")
+    await staff.send("武汉市中心医院")
+    await staff.click("现在")
+    await _finish(staff)
+    second = (await _all_rides(skit))[-1]
+    assert (second.rider_name, second.rider_phone, second.relation) == ("赵大爷", "+8613700001234", "staff")
+
 
 async def test_non_staff_forging_the_proxy_button_is_refused(rkit: Kit) -> None:
     alice = rkit.person("309", "王奶奶")
