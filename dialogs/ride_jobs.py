@@ -207,7 +207,14 @@ def escalation_specs(ride: RideData, now: datetime) -> list[JobSpec]:
     if ride.status is not RideStatus.POSTED or now >= ride.pickup_at + EXPIRE_AFTER:
         return []
     first = first_escalation_at(ride)
-    specs = [JobSpec(f"ride-escalate:{ride.id}:1", first, "ride-escalate", f"{ride.id}:1")]
+    # Round 1 belongs to one posting: a ride released back to the group is a new
+    # posting (new announced_at, escalated_at cleared) and may need help again.
+    epoch = _posting(ride)
+    specs = []
+    if ride.escalated_at is None:
+        specs.append(
+            JobSpec(f"ride-escalate:{ride.id}:1:{epoch}", first, "ride-escalate", f"{ride.id}:1:{epoch}")
+        )
     # Pickup time and still nobody: staff are the last resort (not for "now" rides,
     # whose pickup time is when they were booked).
     if not ride.is_now and ride.pickup_at > first:
@@ -215,24 +222,33 @@ def escalation_specs(ride: RideData, now: datetime) -> list[JobSpec]:
     return specs
 
 
+def _posting(ride: RideData) -> int:
+    """Which posting of the ride this is: the microsecond it was (re-)announced."""
+    return int((ride.announced_at or ride.created_at).timestamp() * 1_000_000)
+
+
 async def escalate(db: Database, arg: str) -> int:
-    ride_id, round_no = (int(part) for part in arg.split(":"))
+    parts = [int(part) for part in arg.split(":")]
+    ride_id, round_no = parts[0], parts[1]
+    epoch = parts[2] if len(parts) > 2 else 0
     async with db.transaction() as session:
         ride = await rides.get(session, ride_id)
         if ride is None or ride.status is not RideStatus.POSTED:
             return 0
         queued = 0
         if round_no == 1:
+            if ride.escalated_at is not None or (epoch and epoch != _posting(ride)):
+                return 0  # an earlier posting's escalation
             # With no group, announce() alerts staff itself; the alert below covers that.
             if await _has_group(session, ride):
-                queued += await ride_common.announce(session, ride, again=True, round_no=1)
+                queued += await ride_common.announce(session, ride, again=True, round_no=epoch or 1)
             await rides.mark_announced(session, ride.id, escalated=True)
         key = "ride_jobs.staff_escalated" if round_no == 1 else "ride_jobs.staff_still_open"
         queued += await ride_common.tell_staff(
             session,
             ride,
             key,
-            dedupe=f"escalate:{round_no}",
+            dedupe=f"escalate:{round_no}:{epoch}",
             choices=lambda tr: ride_common.staff_ride_buttons(ride, tr),
         )
         return queued

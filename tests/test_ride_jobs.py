@@ -123,7 +123,10 @@ async def _sweep(jobs: Jobs) -> int:
 
 
 def _run_date(jobs: Jobs, job_id: str) -> datetime | None:
-    job = jobs.scheduler.get_job(job_id)
+    """When the job runs; an escalation's id also names its posting, so ids may go on."""
+    job = jobs.scheduler.get_job(job_id) or next(
+        (j for j in jobs.scheduler.get_jobs() if j.id.startswith(f"{job_id}:")), None
+    )
     return None if job is None else job.trigger.run_date
 
 
@@ -431,3 +434,27 @@ async def test_stopped_and_ended_series_are_left_alone(kit: Kit) -> None:
     await jobs.run_due()
     assert await _series_rides(kit, world.resident, stopped.id) == []
     assert await _series_rides(kit, world.resident, ended.id) == []
+
+
+async def test_a_released_ride_can_escalate_again(kit: Kit) -> None:
+    """Escalated, claimed, then released: the new posting gets its own escalation."""
+    world = await _world(kit)
+    clock = Clock()
+    ride = await _ride(kit, world, clock.now, is_now=True)
+    jobs = await _restart(kit, clock)
+    clock.now += timedelta(minutes=11)
+    await jobs.run_due()
+
+    async def alerts() -> int:
+        return len([m for c, m in await kit.outbox() if c == "staff" and "迟迟没有司机接单" in m.text])
+
+    assert await alerts() == 1
+    await _claim(kit, ride, world.driver)
+    async with kit.db.transaction() as session:
+        assert await rides.release(session, ride_id=ride.id, driver_user_id=world.driver.id, reason="车坏了")
+    # (Storage stamps the new posting with the real time, which this clock is past.)
+    await jobs.resync()
+    await jobs.run_due()
+    assert await alerts() == 2
+    await (await _restart(kit, clock)).run_due()
+    assert await alerts() == 2
