@@ -21,6 +21,7 @@ from scheduler.jobs import Jobs
 from scheduler.sender import OutboxSender
 from storage import demo, outbox, schema
 from storage.engine import Database
+from storage.leader import Leadership
 
 log = logging.getLogger("linli")
 
@@ -42,6 +43,11 @@ class Linli:
         )
         self.sender: OutboxSender | None = None
         self._sender_task: asyncio.Task[None] | None = None
+        self.leadership = Leadership(self.db)
+        self._transports: dict[str, Transport] = {}
+        self._follow_task: asyncio.Task[None] | None = None
+        # Set once this process leads (runs the sender and the scheduler).
+        self.leads = asyncio.Event()
 
     async def prepare(self) -> None:
         """Bring the schema up to date and, on an empty database, load the demo data."""
@@ -53,11 +59,28 @@ class Linli:
                     log.info("loaded demo data (communities and demo people)")
 
     async def start(self, transports: dict[str, Transport]) -> None:
-        """Start delivering the outbox through these channels, and the scheduler."""
-        self.sender = OutboxSender(self.db, transports)
+        """Deliver the outbox through these channels and run the scheduler — in the one
+        process that leads; the others keep trying, to take over if the leader goes."""
+        self._transports = transports
+        if not await self.try_lead():
+            log.info("another process leads; this one handles messages and waits its turn")
+            self._follow_task = asyncio.create_task(self._follow(), name="leader-follow")
+
+    async def try_lead(self) -> bool:
+        if self.sender is not None:
+            return True
+        if not await self.leadership.try_acquire():
+            return False
+        self.sender = OutboxSender(self.db, self._transports)
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
         await self.jobs.rebuild()
         self.jobs.start()
+        self.leads.set()
+        return True
+
+    async def _follow(self) -> None:
+        await self.leadership.wait_to_lead()
+        await self.try_lead()
 
     async def defer_replies(self, channel: str, chat_id: str, replies: list[Outgoing]) -> None:
         """Replies a channel could not send now: into the outbox, kept in order."""
@@ -71,6 +94,10 @@ class Linli:
             self.sender.wake()
 
     async def stop(self) -> None:
+        if self._follow_task is not None:
+            self._follow_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow_task
         self.jobs.shutdown()
         if self.sender is not None:
             self.sender.stop()
@@ -78,4 +105,5 @@ class Linli:
             self._sender_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender_task
+        await self.leadership.release()
         await self.db.dispose()
