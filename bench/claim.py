@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -29,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import common
 from dialogs.messages import ChatKind, Incoming, Kind, Sender
-from handlers import rides_driver
 from handlers.entry import Handler
 from handlers.setup import build_registry
 from storage import rides, updates, users
@@ -94,12 +92,7 @@ async def rounds(count: int, claimers: int, press: Callable[[int, int], Awaitabl
 
 
 def report(name: str, latencies: list[float], elapsed: float) -> float:
-    lat = sorted(latencies)
-    p50 = statistics.median(lat) * 1000
-    p99 = lat[max(int(len(lat) * 0.99) - 1, 0)] * 1000
-    rate = len(lat) / elapsed
-    print(f"  {name:<34} {len(lat):>6} presses  {rate:>7.0f}/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
-    return rate
+    return common.report(name, elapsed, latencies, unit="presses")
 
 
 async def timed(fn: Callable[[], Awaitable[list[float]]]) -> tuple[list[float], float]:
@@ -123,10 +116,7 @@ async def bench(url: str, label: str, claimers: int, count: int) -> None:
         async with db.transaction() as session:
             outcomes[await rides.claim(session, ride_id=storage_rides[r], driver_user_id=driver_ids[c])] += 1
 
-    registry = build_registry()
-    if "claim" not in registry.actions:
-        rides_driver.register(registry)
-    handler = Handler(db, registry)
+    handler = Handler(db, build_registry())
 
     async def handled(r: int, c: int) -> None:
         incoming = Incoming(
@@ -157,21 +147,9 @@ async def main() -> None:
     parser.add_argument("--rides", type=int, default=100)
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        await bench(f"sqlite+aiosqlite:///{tmp}/bench.db", "SQLite", args.claimers, args.rides)
-    if args.postgres:
-        from tests.postgres_server import PostgresServer, find_pg_bindir
-
-        bindir = find_pg_bindir()
-        if bindir is None:
-            raise SystemExit("PostgreSQL binaries not found")
-        server = PostgresServer(bindir)
-        server.start()
-        try:
-            url = server.create_database("bench")
-            await bench(url, "PostgreSQL", args.claimers, args.rides)
-        finally:
-            server.stop()
+    await common.on_databases(
+        lambda url, label: bench(url, label, args.claimers, args.rides), postgres=args.postgres
+    )
 
 
 if __name__ == "__main__":

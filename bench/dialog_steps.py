@@ -21,15 +21,14 @@ import argparse
 import asyncio
 import itertools
 import random
-import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import on_databases, report
 from dialogs.messages import Incoming, Kind, Sender
 from handlers.entry import Handler
 from handlers.setup import build_registry
@@ -76,16 +75,6 @@ async def run_people(
     results = await asyncio.gather(*(per_person(p) for p in range(people)))
     elapsed = time.perf_counter() - start
     return elapsed, [lat for r in results for lat in r]
-
-
-def report(name: str, elapsed: float, latencies: list[float]) -> float:
-    lat = sorted(latencies)
-    rate = len(lat) / elapsed
-    p50 = statistics.median(lat) * 1000
-    p99 = lat[int(len(lat) * 0.99) - 1] * 1000
-    shown = f"{rate:>8.0f}/s" if elapsed != 1.0 else " " * 10
-    print(f"  {name:<28} {len(lat):>6} steps  {shown}  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
-    return rate
 
 
 async def open_loop(rate: float, total: int, step: Callable[[int], Awaitable[None]]) -> list[float]:
@@ -163,8 +152,8 @@ async def bench(url: str, label: str, people: int, toggles: int, rate: float) ->
             await updates.claim(session, f"open:{next(_ids)}")
 
     n = min(len(order), int(rate * 4))
-    report("baseline (bare transaction)", 1.0, await open_loop(rate, n, bare_step))
-    report("dialog steps", 1.0, await open_loop(rate, n, dialog_step))
+    report("baseline (bare transaction)", None, await open_loop(rate, n, bare_step))
+    report("dialog steps", None, await open_loop(rate, n, dialog_step))
     await db.dispose()
 
 
@@ -175,21 +164,9 @@ async def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--rate", type=float, default=500.0, help="open-loop steps/s")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        await bench(f"sqlite+aiosqlite:///{tmp}/bench.db", "SQLite", args.people, args.toggles, args.rate)
-    if args.postgres:
-        from tests.postgres_server import PostgresServer, find_pg_bindir
-
-        bindir = find_pg_bindir()
-        if bindir is None:
-            raise SystemExit("PostgreSQL binaries not found")
-        server = PostgresServer(bindir)
-        server.start()
-        try:
-            url = server.create_database("bench")
-            await bench(url, "PostgreSQL", args.people, args.toggles, args.rate)
-        finally:
-            server.stop()
+    await on_databases(
+        lambda url, label: bench(url, label, args.people, args.toggles, args.rate), postgres=args.postgres
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import statistics
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiogram import Bot, Dispatcher
 from aiogram.types import Message
 
+from bench.common import report
 from bot.app import Linli
 from bot.settings import Settings
 from bot.telegram.runner import run_telegram
@@ -54,15 +54,6 @@ async def drive(
     start = time.perf_counter()
     await asyncio.gather(*(person(u) for u in people))
     return time.perf_counter() - start, latencies
-
-
-def report(name: str, elapsed: float, latencies: list[float]) -> float:
-    lat = sorted(latencies)
-    rate = len(lat) / elapsed
-    p50 = statistics.median(lat) * 1000
-    p99 = lat[max(0, int(len(lat) * 0.99) - 1)] * 1000
-    print(f"  {name:<24} {len(lat):>6} msgs  {rate:>7.0f}/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
-    return rate
 
 
 async def echo_bot(tg: FakeTelegramServer) -> tuple[Bot, Dispatcher, asyncio.Task[None]]:
@@ -92,7 +83,7 @@ async def measure(
             people = [tg.user(10_000 + i, f"P{i}") for i in range(args.people)]
             if warm is not None:
                 await asyncio.gather(*(warm(tg, u) for u in people))
-            return report(label, *await drive(tg, people, args.messages, text, expect))
+            return report(label, *await drive(tg, people, args.messages, text, expect), unit="msgs")
         finally:
             await stop()
 

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from dialogs.messages import ChatKind, Incoming, Kind, Sender
-from handlers import rides_driver
 from handlers.entry import Handler
 from handlers.setup import build_registry
 from storage import rides, users
@@ -132,10 +131,7 @@ async def test_claim_race_through_the_handler(db: Database) -> None:
     drivers, count = 20, 10
     booker, driver_ids = await make_people(db, drivers)
     ride_ids = await make_rides(db, booker, count)
-    registry = build_registry()
-    if "claim" not in registry.actions:  # until handlers/setup.py wires it in
-        rides_driver.register(registry)
-    handler = Handler(db, registry)
+    handler = Handler(db, build_registry())
     externals = [str(5000 + n) for n in range(drivers)]
 
     async def one(ext: str, ride_id: int) -> tuple[str, int, str]:

@@ -13,8 +13,6 @@ from sqlmodel import col
 
 from dialogs import ride_common
 from dialogs.messages import ChatKind, Outgoing
-from handlers import rides_driver
-from handlers.setup import build_registry
 from storage import applications, rides
 from storage.data import NewRide, RideData, RideStatus, Role
 from storage.engine import Database
@@ -28,10 +26,7 @@ RIDER_PHONE = "+8613812345678"
 
 @pytest_asyncio.fixture
 async def rkit(db: Database) -> Kit:
-    registry = build_registry()
-    if "claim" not in registry.actions:  # until handlers/setup.py wires it in
-        rides_driver.register(registry)
-    return await Kit.create(db, staff_ids=[STAFF_ID], registry=registry)
+    return await Kit.create(db, staff_ids=[STAFF_ID])
 
 
 def in_group(person: Person) -> Person:

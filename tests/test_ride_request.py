@@ -23,10 +23,7 @@ GROUP_CHAT = "-100777"
 
 
 def _registry() -> Registry:
-    registry = build_registry()
-    if "ride" not in registry.flows:  # until the lead wires ride_request into setup.py
-        ride_request.register(registry)
-    return registry
+    return build_registry()
 
 
 @pytest.fixture(autouse=True)

@@ -17,8 +17,6 @@ from sqlmodel import col
 
 from bot.app import Linli
 from bot.telegram.runner import make_bot, run_telegram
-from dialogs import ride_request
-from handlers import rides_driver
 from storage.models import Ride
 from tests.conftest import STAFF_ID
 from tests.fakes.telegram_api import FakeTelegramServer, FakeUser
@@ -29,11 +27,6 @@ from tests.test_telegram_e2e import Client, Linked, settings_for
 async def linked(fake_telegram: FakeTelegramServer, database_url: str) -> AsyncIterator[Linked]:
     settings = settings_for(fake_telegram, database_url)
     app = Linli(settings)
-    # Until handlers/setup.py wires them in: the router reads the registry live.
-    if "ride" not in app.registry.flows:
-        ride_request.register(app.registry)
-    if "claim" not in app.registry.actions:
-        rides_driver.register(app.registry)
     bot = make_bot(settings)
     stop = asyncio.Event()
     task = asyncio.create_task(run_telegram(app, bot=bot, stop=stop), name="telegram")
