@@ -14,7 +14,7 @@ from dialogs.core import Context
 from dialogs.messages import Choice, Outgoing
 from dialogs.validate import parse_id
 from handlers.registry import Action, Command, Registry
-from storage import audit, rides, users
+from storage import audit, ride_series, rides, users
 from storage.data import ACTIVE_RIDE, DRIVER_HAS_RIDE, RideData, RideStatus
 
 if TYPE_CHECKING:
@@ -42,12 +42,20 @@ async def myrides_command(ctx: Context, router: Router) -> None:
         ctx.say(ctx.t("ride_request.mine_none"))
     else:
         ctx.say(ctx.t("ride_request.mine_head", count=len(mine)))
+        offered: set[int] = set()
         for ride in mine:
             buttons = (
                 [[Choice(ctx.t("ride_request.btn_cancel"), f"a:ride_cancel:{ride.id}")]]
                 if ride.status in ACTIVE_RIDE
                 else []
             )
+            # A weekly series is stopped from its newest ride shown, once.
+            if ride.series_id and ride.booker_user_id == ctx.user.id and ride.series_id not in offered:
+                series = await ride_series.get(ctx.session, ride.series_id)
+                if series is not None and series.active:
+                    offered.add(ride.series_id)
+                    stop = Choice(ctx.t("ride_request.btn_stop_series"), f"a:series_stop:{series.id}")
+                    buttons.append([stop])
             ctx.say(await _ride_text(ctx, ride), choices=buttons)
     if ctx.flow is not None and router.engine.current(ctx) is not None:
         await router.engine.ask(ctx)  # a booking in progress stays where it was
@@ -130,8 +138,24 @@ async def keep_action(ctx: Context, router: Router, arg: str) -> None:
     ctx.say(ctx.t("ride_request.cancel_kept"), edit_ref=ctx.incoming.message_ref)
 
 
+async def stop_series_action(ctx: Context, router: Router, arg: str) -> None:
+    """The booker ends a weekly series; rides already posted stay (cancel them one by one)."""
+    series_id = parse_id(arg)
+    stopped = series_id is not None and await ride_series.stop(
+        ctx.session, series_id=series_id, booker_user_id=ctx.user.id
+    )
+    if not stopped:
+        await audit.record(
+            ctx.session, actor_user_id=ctx.user.id, action="a:series_stop", target=arg, allowed=False
+        )
+        ctx.say(ctx.t("ride_request.series_not_yours"), toast=True)
+        return
+    ctx.say(ctx.t("ride_request.series_stopped"))
+
+
 def register(registry: Registry) -> None:
     registry.add_command(Command("myrides", myrides_command, description_key="commands.myrides"))
     registry.add_action(Action("ride_cancel", cancel_action))
     registry.add_action(Action("ride_cancel_yes", cancel_yes_action))
     registry.add_action(Action("ride_keep", keep_action))
+    registry.add_action(Action("series_stop", stop_series_action))

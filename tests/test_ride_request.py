@@ -347,6 +347,18 @@ async def test_weekly_repeat_creates_series_and_first_ride(skit: Kit) -> None:
     assert series.until > ride.pickup_at + timedelta(days=85)
     assert series.template.dest_text == ride.dest_text
 
+    # Someone else cannot stop her series; she can, from /myrides.
+    stranger = skit.person("311", "路人")
+    await skit.onboard(stranger)
+    await stranger.press(f"a:series_stop:{series.id}")
+    assert "只有预约人" in stranger.text()
+    await alice.send("/myrides")
+    await alice.click("停止每周重复")
+    assert "已停止每周重复" in alice.text()
+    async with skit.db.transaction() as session:
+        stopped = await ride_series.get(session, series.id)
+    assert stopped is not None and not stopped.active
+
 
 async def test_myrides_and_cancel_with_forgery_refused(rkit: Kit) -> None:
     staff = rkit.person(STAFF_ID, "周网格员")
