@@ -75,6 +75,7 @@ FLOW = Flow(
     name="driver",
     command="driver",
     menu_key="menu.driver",
+    menu_rank=70,
     begin=begin,
     steps=(
         Step("phone", ask_phone, on_phone, asks_for=Ask.CONTACT, can_go_back=False),

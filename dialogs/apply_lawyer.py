@@ -102,6 +102,7 @@ FLOW = Flow(
     name="lawyer",
     command="lawyer",
     menu_key="menu.lawyer",
+    menu_rank=71,
     begin=begin,
     steps=(
         Step("firm", ask_firm, on_firm, can_go_back=False),

@@ -75,6 +75,8 @@ class Flow:
     command: str | None = None
     # Catalog key of the button label in /help's menu, if it is listed there.
     menu_key: str | None = None
+    # Place in the menu: services people come for first, settings last.
+    menu_rank: int = 50
     # Free-text phrases that lead here, per language; matched fuzzily.
     intents: tuple[str, ...] = ()
     requires_role: Role | None = None

@@ -724,6 +724,7 @@ FLOW = Flow(
     name=NAME,
     command="ride",
     menu_key="menu.ride",
+    menu_rank=10,
     steps=(
         Step("who", ask_who, on_who),
         Step("find", ask_find, on_find),

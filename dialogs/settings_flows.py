@@ -28,6 +28,7 @@ LANGUAGE = Flow(
     name="language",
     command="language",
     menu_key="menu.language",
+    menu_rank=90,
     requires_onboarding=False,
     steps=(Step("choose", ask_language, on_language, can_go_back=False),),
 )

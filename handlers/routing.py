@@ -244,11 +244,12 @@ class Router:
         return False
 
     def menu_flows(self, ctx: Context) -> list[Flow]:
-        return [
+        flows = [
             f
             for f in self.registry.flows.values()
             if f.menu_key and (f.requires_role is None or ctx.user.has(f.requires_role))
         ]
+        return sorted(flows, key=lambda f: f.menu_rank)
 
     async def show_menu(self, ctx: Context) -> None:
         flows = self.menu_flows(ctx)
