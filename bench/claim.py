@@ -28,14 +28,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common
+from dialogs.features import FEATURES
 from dialogs.messages import ChatKind, Incoming, Kind, Sender
 from handlers.entry import Handler
-from handlers.setup import build_registry
+from handlers.registry import Registry
 from storage import rides, updates, users
-from storage.data import NewRide, Role
+from storage.data import Role
 from storage.engine import Database
 from storage.models import utcnow
-from storage.rides import ClaimResult
+from storage.rides import ClaimResult, NewRide
 from storage.schema import create_schema
 
 GROUP = "-100900"
@@ -116,7 +117,7 @@ async def bench(url: str, label: str, claimers: int, count: int) -> None:
         async with db.transaction() as session:
             outcomes[await rides.claim(session, ride_id=storage_rides[r], driver_user_id=driver_ids[c])] += 1
 
-    handler = Handler(db, build_registry())
+    handler = Handler(db, Registry.build(FEATURES))
 
     async def handled(r: int, c: int) -> None:
         incoming = Incoming(

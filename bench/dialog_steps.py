@@ -29,9 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import on_databases, report
+from dialogs.features import FEATURES
 from dialogs.messages import Incoming, Kind, Sender
 from handlers.entry import Handler
-from handlers.setup import build_registry
+from handlers.registry import Registry
 from storage import demo, updates
 from storage.engine import Database
 from storage.schema import create_schema
@@ -104,7 +105,7 @@ async def bench(url: str, label: str, people: int, toggles: int, rate: float) ->
     await create_schema(db)
     async with db.transaction() as session:
         await demo.load(session)
-    handler = Handler(db, build_registry())
+    handler = Handler(db, Registry.build(FEATURES))
     scripts = {p: script(1000 + p, toggles) for p in range(people)}
 
     async def person(p: int) -> list[float]:

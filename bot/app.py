@@ -12,14 +12,17 @@ import contextlib
 import logging
 
 from bot.settings import Settings
-from dialogs import ride_jobs
+from dialogs import notify
+from dialogs.feature import Config, Env
+from dialogs.features import FEATURES
 from dialogs.messages import Outgoing
 from handlers.entry import Handler
-from handlers.setup import build_registry, register_jobs
+from handlers.registry import Registry
+from scheduler import housekeeping
 from scheduler.delivery import Transport
 from scheduler.jobs import Jobs
 from scheduler.sender import OutboxSender
-from storage import demo, outbox, schema
+from storage import demo, schema
 from storage.engine import Database
 from storage.leader import Leadership
 
@@ -30,15 +33,18 @@ class Linli:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.registry = build_registry()
-        self.jobs = Jobs(self.db, on_enqueued=self.wake_sender)
-        ride_jobs.configure(driver_reminders=settings.driver_reminder_minutes)
-        register_jobs(self.jobs)
+        # Whatever a transaction queues in the outbox, the sender hears of it on commit.
+        self.db.on_outbox_commit = self.wake_sender
+        self.env = Env(config=Config(driver_reminders=settings.driver_reminder_minutes))
+        self.registry = Registry.build(FEATURES)
+        self.jobs = Jobs(self.db, now=self.env.now)
+        self.registry.install_jobs(self.jobs, self.env)
+        housekeeping.register(self.jobs)
         self.handler = Handler(
             self.db,
             self.registry,
+            env=self.env,
             staff_ids=settings.admin_ids,
-            on_enqueued=self.wake_sender,
             on_scheduled=self.jobs.schedule,
         )
         self.sender: OutboxSender | None = None
@@ -86,8 +92,7 @@ class Linli:
         """Replies a channel could not send now: into the outbox, kept in order."""
         async with self.db.transaction() as session:
             for reply in replies:
-                await outbox.enqueue(session, channel=channel, chat_id=chat_id, message=reply, kind="reply")
-        self.wake_sender()
+                await notify.to_chat(session, channel=channel, chat_id=chat_id, message=reply, kind="reply")
 
     def wake_sender(self) -> None:
         if self.sender is not None:

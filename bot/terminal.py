@@ -83,7 +83,8 @@ class TerminalTransport:
         self.names = names
 
     async def deliver(self, item: OutboxItem) -> str | None:
-        return self.screen.show(item.chat_id, f"📨 Linli → {self.names(item.chat_id)}", item.message)
+        message = Outgoing.from_dict(item.payload)
+        return self.screen.show(item.chat_id, f"📨 Linli → {self.names(item.chat_id)}", message)
 
 
 class TerminalChat:

@@ -4,32 +4,35 @@ A ``Flow`` is a named list of ``Step``s. Each step has ``ask`` (say the question
 and ``handle`` (read the answer, return ``Next``, ``Retry`` or ``Done``). The
 engine keeps the position and answers in ``Context.data`` (JSON, persisted by the
 handler), offers Back and Cancel, and turns stale buttons into polite restarts.
+Where a flow is declared it is checked: step names fit in button data, and every
+``Next("step")`` its module returns names a step the flow has.
 
-Button data formats (Telegram allows 64 bytes):
-  ``f:<flow>:<step>:<value>``  an answer to a step
-  ``n:back`` / ``n:cancel``     navigation inside the current flow
-  ``m:<flow>``                  start a flow from a menu
-  ``a:<action>:<arg>``          a stateless action (approve an application…)
+Button data is built and parsed by dialogs/buttons.py.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
 import logging
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from functools import cache
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialogs.i18n import t
+from dialogs import buttons, notify
+from dialogs.feature import Env, Feature
+from dialogs.i18n import Tr, t
 from dialogs.messages import Ask, Choice, Incoming, Outgoing
 from scheduler.jobs import JobSpec
-from storage import outbox
 from storage.data import Role, UserData
 
 log = logging.getLogger("linli.dialogs")
 
-MAX_BUTTON_DATA = 64
 HISTORY = "_history"
 
 
@@ -65,6 +68,9 @@ class Step:
     # A step that shows a location/contact keyboard; leaving it removes the keyboard.
     asks_for: Ask | None = None
     can_go_back: bool = True
+    # Steps this one may lead to, when its handler is shared (see dialogs/answers.py);
+    # checked where the flow is declared.
+    goes_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +83,6 @@ class Flow:
     menu_key: str | None = None
     # Place in the menu: services people come for first, settings last.
     menu_rank: int = 50
-    # Free-text phrases that lead here, per language; matched fuzzily.
-    intents: tuple[str, ...] = ()
     requires_role: Role | None = None
     requires_onboarding: bool = True
     # Runs before the first step; returning False means "not now" (it said why).
@@ -87,17 +91,96 @@ class Flow:
     # never from a menu, a command or an old button.
     needs_context: bool = False
 
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.steps]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"flow {self.name!r} needs steps with distinct names: {names}")
+        for name in names:
+            buttons.check_step_names(self.name, name)
+        for step in self.steps:
+            for target in step.goes_to:
+                if target not in names:
+                    raise ValueError(f"{self.name}.{step.name} leads to {target!r}, which is no step of it")
+
     def step(self, name: str) -> Step:
         for s in self.steps:
             if s.name == name:
                 return s
         raise KeyError(f"{self.name} has no step {name!r}")
 
+    def steps_names(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.steps)
+
     def has_step(self, name: str | None) -> bool:
         return any(s.name == name for s in self.steps)
 
 
-Notifier = Callable[[], None]
+@cache
+def _module_next_targets(module_name: str) -> frozenset[str]:
+    """Every ``Next("<literal>")`` in a module's source."""
+    module = sys.modules.get(module_name)
+    try:
+        source = inspect.getsource(module) if module is not None else ""
+    except (OSError, TypeError):  # no source (frozen, interactive): nothing to check
+        return frozenset()
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "Next"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.add(node.args[0].value)
+    return frozenset(found)
+
+
+def check_next_targets(flows: Sequence[Flow]) -> None:
+    """Every ``Next("step")`` in a module that declares steps must name a step of a flow
+    whose steps that module handles. Run once when the flows are assembled, so a typo
+    fails at start-up (and in every test) instead of when someone presses a button."""
+    steps_by_module: dict[str, set[str]] = {}
+    for flow in flows:
+        for step in flow.steps:
+            steps_by_module.setdefault(step.handle.__module__, set()).update(flow.steps_names())
+    for module, known in sorted(steps_by_module.items()):
+        unknown = _module_next_targets(module) - known
+        if unknown:
+            raise ValueError(f"{module}: Next() names steps no flow there has: {sorted(unknown)}")
+
+
+class Nav(Protocol):
+    """What the entry offers features beyond the engine: other flows, the menu, the
+    feature list. handlers/ implements it; features never import handlers/."""
+
+    @property
+    def features(self) -> Sequence[Feature]: ...
+
+    async def start(self, ctx: Context, flow: str | Flow, data: dict[str, Any] | None = None) -> None:
+        """Start a flow (one that ``needs_context`` too, handing it ``data``)."""
+        ...
+
+    def in_flow(self, ctx: Context) -> bool:
+        """Whether a flow this version knows is in progress."""
+        ...
+
+    async def resume(self, ctx: Context) -> None:
+        """Ask the current question again, or show the menu when no flow is open."""
+        ...
+
+    async def reask(self, ctx: Context) -> None:
+        """Ask the current question again, if a flow is open (else nothing)."""
+        ...
+
+    async def show_menu(self, ctx: Context) -> None: ...
+
+    async def cancel(self, ctx: Context) -> None: ...
+
+    def menu_commands(self, roles: frozenset[Role]) -> list[tuple[str, str]]:
+        """(command, description key) for the client's menu, for someone with these roles."""
+        ...
 
 
 @dataclass
@@ -107,12 +190,12 @@ class Context:
     incoming: Incoming
     user: UserData
     session: AsyncSession
+    nav: Nav
+    env: Env = field(default_factory=Env)
     flow: str | None = None
     step: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     replies: list[Outgoing] = field(default_factory=list)
-    staff_ids: frozenset[str] = frozenset()
-    enqueued: int = 0
     # Set by /forget: the conversation must not be written back.
     erased: bool = False
     value: str | None = None  # the button value for the current step, if a button was pressed
@@ -125,8 +208,24 @@ class Context:
     def lang(self) -> str:
         return self.user.language
 
+    @property
+    def tr(self) -> Tr:
+        return Tr(self.lang)
+
     def t(self, key: str, **fields: Any) -> str:
         return t(self.lang, key, **fields)
+
+    def now(self) -> datetime:
+        return self.env.now()
+
+    @property
+    def pressed(self) -> bool:
+        """Whether this message is a button press (answers to it may be toasts)."""
+        return self.incoming.kind == "choice"
+
+    def toast(self, key: str, **fields: Any) -> None:
+        """A short note for the presser alone (over the chat on Telegram)."""
+        self.say(self.t(key, **fields), toast=True)
 
     def say(self, text: str, *, choices: list[list[Choice]] | None = None, **kw: Any) -> Outgoing:
         out = Outgoing(text=text, choices=choices or [], **kw)
@@ -140,44 +239,27 @@ class Context:
     def raw_button(self, label: str, value: str) -> Choice:
         if not (self.flow and self.step):
             raise RuntimeError("buttons belong to a flow step")
-        return Choice(label=label, data=button_data(f"f:{self.flow}:{self.step}:{value}"))
+        return Choice(label=label, data=buttons.step_data(self.flow, self.step, value))
+
+    def value_id(self, prefix: str) -> int | None:
+        """The id in a pressed step value like ``u17`` (prefix "u"); None otherwise."""
+        return buttons.prefixed_id(self.value, prefix)
 
     async def notify(
         self,
         recipient: UserData,
-        build: Callable[[Callable[..., str]], Outgoing],
+        build: notify.Build,
         *,
         kind: str = "message",
         dedupe_key: str | None = None,
-    ) -> None:
-        """Queue a message for someone else, in their language, through the outbox."""
-        if recipient.blocked or recipient.forgotten:
-            return
-
-        def tr(key: str, **fields: Any) -> str:
-            return t(recipient.language, key, **fields)
-
-        await outbox.enqueue(
-            self.session,
-            channel=recipient.channel,
-            chat_id=recipient.chat_id,
-            user_id=recipient.id,
-            message=build(tr),
-            kind=kind,
-            dedupe_key=dedupe_key,
-        )
-        self.enqueued += 1
-
-
-def button_data(data: str) -> str:
-    if len(data.encode()) > MAX_BUTTON_DATA:
-        raise ValueError(f"button data over {MAX_BUTTON_DATA} bytes: {data!r}")
-    return data
+    ) -> bool:
+        """Queue a message for someone else, in their language (see dialogs/notify.py)."""
+        return await notify.to_user(self.session, recipient, build, kind=kind, dedupe_key=dedupe_key)
 
 
 def nav_row(ctx: Context, *, back: bool) -> list[Choice]:
-    row = [Choice(ctx.t("common.back"), "n:back")] if back else []
-    row.append(Choice(ctx.t("common.cancel"), "n:cancel"))
+    row = [Choice(ctx.t("common.back"), buttons.BACK)] if back else []
+    row.append(Choice(ctx.t("common.cancel"), buttons.CANCEL))
     return row
 
 
@@ -268,11 +350,3 @@ class Engine:
 
     def clear(self, ctx: Context) -> None:
         ctx.flow, ctx.step, ctx.data = None, None, {}
-
-
-def parse_step_button(data: str) -> tuple[str, str, str] | None:
-    """``f:<flow>:<step>:<value>`` → (flow, step, value); None if malformed."""
-    parts = data.split(":", 3)
-    if len(parts) != 4 or parts[0] != "f" or not parts[1] or not parts[2]:
-        return None
-    return parts[1], parts[2], parts[3]

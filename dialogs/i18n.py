@@ -1,8 +1,9 @@
-"""Message catalogs (zh, en). Every user-visible string lives in dialogs/locales/<lang>/*.toml.
+"""Message catalogs (zh, en). Every user-visible string lives in a catalog beside its code.
 
-Each feature keeps its own file (core.toml, rides.toml…) so features never edit one
-shared file; the files of a language are merged and a key defined twice is an error.
-Keys are dotted TOML paths ("onboarding.ask_consent"); values use str.format fields.
+The engine's shared strings are in dialogs/zh.toml and dialogs/en.toml; each feature
+package keeps its own (dialogs/rides/zh.toml…), so features never edit one shared
+file. All files of a language are merged and a key defined twice is an error. Keys
+are dotted TOML paths ("onboarding.ask_consent"); values use str.format fields.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from importlib import resources
+from importlib.abc import Traversable
 from typing import Any
 
-LANGUAGES = ("zh", "en")
-DEFAULT_LANGUAGE = "zh"
+from storage.data import DEFAULT_LANGUAGE, LANGUAGES, guess_language
+
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "Tr", "catalog", "guess_language", "t"]
 
 
 def _flatten(prefix: str, node: dict[str, Any], out: dict[str, str]) -> None:
@@ -25,18 +28,26 @@ def _flatten(prefix: str, node: dict[str, Any], out: dict[str, str]) -> None:
             out[full] = str(value)
 
 
-@cache
+def catalog_files(lang: str) -> list[Traversable]:
+    """dialogs/<lang>.toml, then every feature package's <lang>.toml, by package name."""
+    root = resources.files("dialogs")
+    files = [root.joinpath(f"{lang}.toml")]
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        candidate = entry.joinpath(f"{lang}.toml")
+        if entry.is_dir() and candidate.is_file():
+            files.append(candidate)
+    return files
+
+
+@cache  # the files ship with the code and never change while it runs
 def catalog(lang: str) -> dict[str, str]:
-    folder = resources.files("dialogs").joinpath("locales", lang)
     merged: dict[str, str] = {}
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".toml"):
-            continue
+    for entry in catalog_files(lang):
         flat: dict[str, str] = {}
         _flatten("", tomllib.loads(entry.read_text("utf-8")), flat)
         twice = merged.keys() & flat.keys()
         if twice:
-            raise ValueError(f"{lang}/{entry.name} defines keys again: {sorted(twice)}")
+            raise ValueError(f"{lang}: {entry} defines keys again: {sorted(twice)}")
         merged.update(flat)
     return merged
 
@@ -47,8 +58,13 @@ def t(lang: str, key: str, **fields: Any) -> str:
     return template.format(**fields) if fields else template
 
 
-def guess_language(client_language: str | None) -> str:
-    """Chinese unless the client says English (Telegram's language_code, e.g. "en-GB")."""
-    if client_language and client_language.lower().startswith("en"):
-        return "en"
-    return DEFAULT_LANGUAGE
+class Tr:
+    """A translator bound to one language: ``tr("rides.claim")``; ``tr.lang`` says which."""
+
+    __slots__ = ("lang",)
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+    def __call__(self, key: str, **fields: Any) -> str:
+        return t(self.lang, key, **fields)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dialogs.core import Context
+from dialogs.feature import Env
 from dialogs.i18n import guess_language, t
 from dialogs.messages import Incoming, Outgoing, coalesce
 from handlers.locks import KeyedLocks
@@ -37,21 +39,19 @@ class Handler:
         db: Database,
         registry: Registry,
         *,
+        env: Env | None = None,
         staff_ids: Iterable[str] = (),
-        on_enqueued: Callable[[], None] | None = None,
         on_scheduled: Callable[[JobSpec], None] | None = None,
     ) -> None:
         self.db = db
         self.router = Router(registry)
+        self.env = env or Env()
         self.staff_ids = frozenset(staff_ids)
-        self.on_enqueued = on_enqueued
         self.on_scheduled = on_scheduled
         self.locks = KeyedLocks()
 
     async def handle(self, incoming: Incoming) -> list[Outgoing]:
         if len(incoming.text) > MAX_TEXT_IN:
-            from dataclasses import replace
-
             incoming = replace(incoming, text=incoming.text[:MAX_TEXT_IN])
         async with self.locks.hold(incoming.conversation_key):
             for attempt in (1, 2, 3):
@@ -73,8 +73,6 @@ class Handler:
                     log.exception("error handling %s", incoming.update_key)
                     return [self._sorry(incoming)]
                 break
-        if ctx.enqueued and self.on_enqueued is not None:
-            self.on_enqueued()
         if self.on_scheduled is not None:
             for spec in ctx.jobs:
                 self.on_scheduled(spec)
@@ -98,10 +96,11 @@ class Handler:
                 incoming=incoming,
                 user=user,
                 session=session,
+                nav=self.router,
+                env=self.env,
                 flow=state.flow,
                 step=state.step,
                 data=dict(state.data),
-                staff_ids=self.staff_ids,
             )
             await self.router.route(ctx)
             ctx.replies = coalesce(ctx.replies)
@@ -120,7 +119,7 @@ class Handler:
             # (nothing committed) or answered as before (all committed), never half.
             key = incoming.update_key
             if key is not None and not await updates.claim(
-                session, key, user_id=user.id, replies=ctx.replies
+                session, key, user_id=user.id, replies=[r.to_dict() for r in ctx.replies]
             ):
                 raise _Duplicate(key)
             return ctx
@@ -139,7 +138,7 @@ class Handler:
     async def _replay(self, incoming: Incoming) -> list[Outgoing]:
         assert incoming.update_key is not None
         async with self.db.transaction() as session:
-            return await updates.stored_replies(session, incoming.update_key)
+            return [Outgoing.from_dict(r) for r in await updates.stored_replies(session, incoming.update_key)]
 
     def _sorry(self, incoming: Incoming) -> Outgoing:
         return Outgoing(t(guess_language(incoming.sender.language_code), "common.error"))

@@ -1,63 +1,47 @@
-"""What the router can reach: flows, plain commands and button actions."""
+"""What the router can reach, assembled from the feature list: flows, commands,
+button actions, free-text phrases and scheduled jobs. Names are checked once here,
+so two features can never claim the same command, action or flow."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Any
 
-from dialogs.core import Context, Flow
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialogs.core import Flow, check_next_targets
+from dialogs.feature import Action, Command, Env, Feature, Intent, JobRun, JobSource
+from scheduler.jobs import Jobs, JobSpec, Periodic, Runner, Source
 from storage.data import Role
-
-if TYPE_CHECKING:
-    from handlers.routing import Router
-
-CommandFn = Callable[[Context, "Router"], Awaitable[None]]
-ActionFn = Callable[[Context, "Router", str], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A command that is not a flow: /help, /mydata, /cancel, /pending…"""
-
-    name: str
-    run: CommandFn
-    requires_role: Role | None = None
-    in_private: bool = True
-    in_groups: bool = False
-    # Shown in the client's command menu (setMyCommands) when set.
-    description_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """A stateless button (``a:<name>:<arg>``); its role is re-checked on every press."""
-
-    name: str
-    run: ActionFn
-    requires_role: Role | None = None
+from storage.engine import Database
 
 
 @dataclass
 class Registry:
+    features: tuple[Feature, ...] = ()
     flows: dict[str, Flow] = field(default_factory=dict)
     commands: dict[str, Command] = field(default_factory=dict)
-    actions: dict[str, Action] = field(default_factory=dict)
+    actions: dict[str, Action[Any]] = field(default_factory=dict)
+    intents: list[Intent] = field(default_factory=list)
 
-    def add_flow(self, flow: Flow) -> None:
-        if flow.name in self.flows:
-            raise ValueError(f"flow {flow.name!r} registered twice")
-        self.flows[flow.name] = flow
-
-    def add_command(self, command: Command) -> None:
-        if command.name in self.commands:
-            raise ValueError(f"command {command.name!r} registered twice")
-        self.commands[command.name] = command
-
-    def add_action(self, action: Action) -> None:
-        if action.name in self.actions:
-            raise ValueError(f"action {action.name!r} registered twice")
-        self.actions[action.name] = action
+    @classmethod
+    def build(cls, features: Sequence[Feature]) -> Registry:
+        registry = cls(features=tuple(features))
+        for feature in features:
+            for flow in feature.flows:
+                _add(registry.flows, flow.name, flow, "flow")
+            for command in feature.commands:
+                _add(registry.commands, command.name, command, "command")
+            for action in feature.actions:
+                _add(registry.actions, action.name, action, "action")
+            registry.intents.extend(feature.intents)
+        check_next_targets(list(registry.flows.values()))
+        for flow in registry.flows.values():
+            if flow.command and flow.command in registry.commands:
+                raise ValueError(f"/{flow.command} is both a command and flow {flow.name!r}")
+        return registry
 
     def flow_for_command(self, command: str) -> Flow | None:
         return next((f for f in self.flows.values() if f.command == command), None)
@@ -76,3 +60,37 @@ class Registry:
             ):
                 out.append((cmd.name, cmd.description_key))
         return out
+
+    def install_jobs(self, jobs: Jobs, env: Env) -> None:
+        """Hand every feature's job sources and runners to the scheduler, bound to ``env``."""
+        for feature in self.features:
+            declared = feature.jobs
+            for source in declared.sources:
+                jobs.add_source(_bound_source(source, env))
+            runners = {**declared.runners, **{p.id: p.run for p in declared.periodic}}
+            for name, run in runners.items():
+                if name in jobs.runners:
+                    raise ValueError(f"job runner {name!r} declared twice")
+                jobs.add_runner(name, _bound_runner(run, env))
+            for periodic in declared.periodic:
+                jobs.add_periodic(Periodic(id=periodic.id, every=periodic.every, runner=periodic.id))
+
+
+def _bound_source(source: JobSource, env: Env) -> Source:
+    async def specs(session: AsyncSession, now: datetime) -> list[JobSpec]:
+        return await source(session, env, now)
+
+    return specs
+
+
+def _bound_runner(run: JobRun, env: Env) -> Runner:
+    async def runner(db: Database, arg: str) -> None:
+        await run(db, env, arg)
+
+    return runner
+
+
+def _add(into: dict[str, Any], name: str, value: Any, what: str) -> None:
+    if name in into:
+        raise ValueError(f"{what} {name!r} declared twice")
+    into[name] = value

@@ -16,11 +16,10 @@ KEEP_UPDATE_KEYS = timedelta(days=7)
 KEEP_REPLIES = timedelta(hours=1)
 
 
-async def prune_update_keys(db: Database, arg: str) -> int:
+async def prune_update_keys(db: Database, arg: str) -> None:
     async with db.transaction() as session:
         await updates.prune(session, utcnow() - KEEP_UPDATE_KEYS)
         await updates.expire_replies(session, utcnow() - KEEP_REPLIES)
-    return 0
 
 
 def register(jobs: Jobs) -> None:

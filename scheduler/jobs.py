@@ -44,8 +44,8 @@ class JobSpec:
 
 
 Source = Callable[[AsyncSession, datetime], Awaitable[list[JobSpec]]]
-# A runner returns how many outbox messages it queued, so the sender can be woken.
-Runner = Callable[[Database, str], Awaitable[int]]
+# A runner does its work in its own transactions; what it queues wakes the sender on commit.
+Runner = Callable[[Database, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +61,9 @@ class Jobs:
         db: Database,
         *,
         now: Callable[[], datetime] = utcnow,
-        on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.now = now
-        self.on_enqueued = on_enqueued
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.sources: list[Source] = []
         self.runners: dict[str, Runner] = {}
@@ -151,7 +149,7 @@ class Jobs:
 
     async def run(self, runner: str, arg: str, job_id: str | None = None) -> None:
         try:
-            queued = await self.runners[runner](self.db, arg)
+            await self.runners[runner](self.db, arg)
             if job_id is not None:
                 async with self.db.transaction() as session:
                     await _record_run(session, job_id)
@@ -160,8 +158,6 @@ class Jobs:
             # A failing job must not kill the scheduler; the next resync tries it again.
             log.exception("job %s(%s) failed", runner, arg)
             return
-        if queued and self.on_enqueued is not None:
-            self.on_enqueued()
 
     async def run_due(self) -> int:
         """Run every job whose time has come, by the injected clock (tests, catch-up)."""

@@ -6,14 +6,42 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Column, Index, Text, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import Field, SQLModel, col
 
 from storage import users
 from storage.data import ApplicationData, Role
-from storage.models import RoleApplication, utcnow
+from storage.dialect import changed_one
+from storage.models import utcnow
+
+
+class RoleApplication(SQLModel, table=True):
+    """A resident's request to become a driver or lawyer, decided by staff."""
+
+    __tablename__ = "role_applications"
+    __table_args__ = (
+        # At most one pending application per person and role, enforced by the database.
+        Index(
+            "uq_application_pending",
+            "user_id",
+            "role",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    role: str = Field(max_length=20)
+    # JSON: {"plate": ..., "car_model": ...} or {"firm": ..., "licence": ..., "specialties": [...]}
+    details: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=10)  # pending|approved|rejected
+    decided_by: int | None = Field(default=None, foreign_key="users.id")
+    decided_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 def _data(row: RoleApplication) -> ApplicationData:
@@ -87,16 +115,17 @@ async def decide(
 
     A conditional UPDATE makes the first decision win when two staff press at once.
     """
-    result = await session.execute(
+    changed = await changed_one(
+        session,
         update(RoleApplication)
         .where(col(RoleApplication.id) == application_id, col(RoleApplication.status) == "pending")
         .values(
             status="approved" if approve else "rejected",
             decided_by=staff_user_id,
             decided_at=utcnow(),
-        )
+        ),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not changed:
         return None
     row = await session.get(RoleApplication, application_id, populate_existing=True)
     assert row is not None
@@ -126,3 +155,10 @@ async def approved_details(session: AsyncSession, *, user_id: int, role: Role) -
     )
     row = (await session.execute(stmt)).scalar_one_or_none()
     return {} if row is None else dict(json.loads(row.details))
+
+
+async def erase_details(session: AsyncSession, user_id: int) -> None:
+    """/forget: the applications stay (who decided what), without what they said."""
+    await session.execute(
+        update(RoleApplication).where(col(RoleApplication.user_id) == user_id).values(details="{}")
+    )

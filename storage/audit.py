@@ -8,10 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from dialogs.validate import strip_controls
 from storage.models import AuditEntry
 
 log = logging.getLogger("linli.audit")
+
+
+def _storable(value: str) -> str:
+    # Callers clean what people typed; this only keeps the row storable whatever
+    # reaches it: PostgreSQL refuses NUL in text, so the refusal itself cannot fail.
+    return value.replace("\x00", "")
 
 
 async def record(
@@ -23,9 +28,7 @@ async def record(
     allowed: bool = True,
     detail: str = "",
 ) -> None:
-    # Forged input lands here verbatim; control characters (NUL above all, which
-    # PostgreSQL refuses) must not be able to make the refusal itself fail.
-    action, target, detail = (strip_controls(v) for v in (action, target, detail))
+    action, target, detail = (_storable(v) for v in (action, target, detail))
     session.add(
         AuditEntry(
             actor_user_id=actor_user_id,
@@ -37,7 +40,8 @@ async def record(
     )
     log.log(
         logging.INFO if allowed else logging.WARNING,
-        "audit action=%s actor=%s target=%s allowed=%s %s",
+        # Hostile values are logged quoted (repr), so a newline cannot forge a log line.
+        "audit action=%r actor=%s target=%r allowed=%s %r",
         action,
         actor_user_id,
         target,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.data import ConversationState
-from storage.dialect import is_postgres
+from storage.dialect import changed_one, is_postgres
 from storage.models import Conversation, utcnow
 
 # Prebuilt Core statements: these run on every message (see storage/updates.py).
@@ -68,7 +68,8 @@ async def save(
         values = {"key": old.key, "user_id": user_id, "flow": flow, "step": step, "data": raw}
         await session.execute(_INSERT, {**values, "version": 1, "updated_at": utcnow()})
         return
-    result = await session.execute(
+    changed = await changed_one(
+        session,
         _UPDATE,
         {
             "k": old.key,
@@ -80,7 +81,7 @@ async def save(
             "at": utcnow(),
         },
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not changed:
         raise ConcurrentUpdate(old.key)
 
 

@@ -7,6 +7,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+# Languages Linli speaks; a person's language follows their client until they choose.
+LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+
+
+def guess_language(client_language: str | None) -> str:
+    """Chinese unless the client says English (Telegram's language_code, e.g. "en-GB")."""
+    if client_language and client_language.lower().startswith("en"):
+        return "en"
+    return DEFAULT_LANGUAGE
+
 
 class Role(StrEnum):
     RESIDENT = "resident"
@@ -79,85 +90,3 @@ class ConversationState:
     step: str | None
     data: dict[str, Any]
     version: int
-
-
-class RideStatus(StrEnum):
-    POSTED = "posted"  # open: waiting for a driver to claim it
-    CLAIMED = "claimed"
-    ON_THE_WAY = "on_the_way"
-    PICKED_UP = "picked_up"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    NO_SHOW = "no_show"
-    EXPIRED = "expired"  # nobody came and the time passed
-
-
-ACTIVE_RIDE = (RideStatus.POSTED, RideStatus.CLAIMED, RideStatus.ON_THE_WAY, RideStatus.PICKED_UP)
-DRIVER_HAS_RIDE = (RideStatus.CLAIMED, RideStatus.ON_THE_WAY, RideStatus.PICKED_UP)
-NEEDS = ("wheelchair", "walker", "companion", "stairs")
-
-
-@dataclass(frozen=True, slots=True)
-class NewRide:
-    """What a booking says; storage fills in the rest."""
-
-    booker_user_id: int
-    rider_user_id: int | None
-    rider_name: str
-    rider_phone: str | None
-    pickup_text: str
-    dest_text: str
-    pickup_at: datetime
-    is_now: bool = False
-    relation: str = "self"
-    rider_agreed: bool = True
-    community_id: int | None = None
-    pickup_lat: float | None = None
-    pickup_lon: float | None = None
-    dest_lat: float | None = None
-    dest_lon: float | None = None
-    passengers: int = 1
-    needs: tuple[str, ...] = ()
-    note: str = ""
-    series_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RideData:
-    id: int
-    booker_user_id: int
-    rider_user_id: int | None
-    rider_name: str
-    rider_phone: str | None
-    relation: str
-    community_id: int | None
-    pickup_text: str
-    pickup_lat: float | None
-    pickup_lon: float | None
-    dest_text: str
-    dest_lat: float | None
-    dest_lon: float | None
-    pickup_at: datetime
-    is_now: bool
-    passengers: int
-    needs: tuple[str, ...]
-    note: str
-    status: RideStatus
-    driver_user_id: int | None
-    claimed_at: datetime | None
-    group_id: int | None
-    announced_at: datetime | None
-    escalated_at: datetime | None
-    late_cancel: bool
-    rating: int | None
-    series_id: int | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class DriverGroupData:
-    id: int
-    channel: str
-    chat_id: str
-    title: str
-    community_ids: frozenset[int]  # empty: every community

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage import sqlite_inline
+
+# The session-info flag storage.outbox sets (kept here: outbox imports this module).
+QUEUED = "linli.outbox.queued"
 
 
 def is_sqlite(url: str) -> bool:
@@ -77,12 +80,21 @@ class Database:
         self.engine = make_engine(url, echo=echo)
         self.sessions = make_sessionmaker(self.engine)
         self.is_sqlite = is_sqlite(url)
+        # Called after a transaction that queued outbox messages commits (wakes the sender).
+        self.on_outbox_commit: Callable[[], None] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One session in one transaction: committed on success, rolled back on error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """One session in one transaction: committed on success, rolled back on error.
+
+        Whoever queued outbox messages in it need not say so: once it commits, the
+        ``on_outbox_commit`` callback runs, so the sender looks for them at once.
+        """
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            if session.info.pop(QUEUED, False) and self.on_outbox_commit is not None:
+                self.on_outbox_commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

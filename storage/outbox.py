@@ -7,17 +7,19 @@ them and records the outcome.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from dialogs.messages import Outgoing
-from storage.dialect import upsert_insert
+from storage.dialect import changed_count, changed_one, upsert_insert
+from storage.engine import QUEUED
 from storage.models import OutboxMessage, utcnow
 
 log = logging.getLogger("linli.outbox")
@@ -29,7 +31,7 @@ class OutboxItem:
     channel: str
     chat_id: str
     user_id: int | None
-    message: Outgoing
+    payload: dict[str, Any]  # a dialogs.messages.Outgoing as JSON; channels turn it back
     kind: str
     is_group: bool
     attempts: int
@@ -42,7 +44,7 @@ def to_item(row: OutboxMessage) -> OutboxItem:
         channel=row.channel,
         chat_id=row.chat_id,
         user_id=row.user_id,
-        message=Outgoing.from_json(row.payload),
+        payload=json.loads(row.payload),
         kind=row.kind,
         is_group=row.is_group,
         attempts=row.attempts,
@@ -54,19 +56,23 @@ async def enqueue(
     *,
     channel: str,
     chat_id: str,
-    message: Outgoing,
+    payload: dict[str, Any],
     user_id: int | None = None,
     kind: str = "message",
     dedupe_key: str | None = None,
     is_group: bool = False,
     not_before: datetime | None = None,
 ) -> bool:
-    """Add a message; with a dedupe_key a second enqueue of the same key is a no-op."""
+    """Add a message; with a dedupe_key a second enqueue of the same key is a no-op.
+
+    The session remembers that it queued something, so whoever commits it can wake
+    the sender (see ``Database.transaction``).
+    """
     values = {
         "channel": channel,
         "chat_id": chat_id,
         "user_id": user_id,
-        "payload": message.to_json(),
+        "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
         "kind": kind,
         "dedupe_key": dedupe_key,
         "is_group": is_group,
@@ -78,8 +84,10 @@ async def enqueue(
     stmt = upsert_insert(session, OutboxMessage).values(**values)
     if dedupe_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
-    result = await session.execute(stmt)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    queued = await changed_one(session, stmt)
+    if queued:
+        session.info[QUEUED] = True
+    return queued
 
 
 async def due(
@@ -178,18 +186,38 @@ async def mark_failed(session: AsyncSession, item_id: int, *, error: str, status
 
 async def cancel_pending_for_chat(session: AsyncSession, *, channel: str, chat_id: str) -> int:
     """A blocked chat gets nothing more: its pending messages are marked blocked."""
-    result = await session.execute(
+    return await changed_count(
+        session,
         update(OutboxMessage)
         .where(
             col(OutboxMessage.channel) == channel,
             col(OutboxMessage.chat_id) == chat_id,
             col(OutboxMessage.status) == "pending",
         )
-        .values(status="blocked", error="recipient blocked the bot")
+        .values(status="blocked", error="recipient blocked the bot"),
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:
     stmt = select(col(OutboxMessage.status), func.count()).group_by(col(OutboxMessage.status))
     return {status: int(n) for status, n in (await session.execute(stmt)).all()}
+
+
+async def last_sent_message_id(
+    session: AsyncSession, *, channel: str, chat_id: str, dedupe_prefix: str
+) -> str | None:
+    """The platform id of the newest delivered message to a chat whose dedupe key starts
+    with ``dedupe_prefix`` (so a later change can edit that message)."""
+    stmt = (
+        select(col(OutboxMessage.sent_message_id))
+        .where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.chat_id) == chat_id,
+            col(OutboxMessage.dedupe_key).startswith(dedupe_prefix, autoescape=True),
+            col(OutboxMessage.sent_message_id).is_not(None),
+        )
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(1)
+    )
+    value: str | None = (await session.execute(stmt)).scalar_one_or_none()
+    return value

@@ -7,12 +7,29 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Column, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import Field, SQLModel, col
 
-from storage.data import NewRide
-from storage.models import RideSeries
+from storage.dialect import changed_one
+from storage.models import utcnow
+from storage.rides import NewRide
+
+
+class RideSeries(SQLModel, table=True):
+    """A recurring ride (weekly dialysis): each occurrence becomes its own Ride."""
+
+    __tablename__ = "ride_series"
+
+    id: int | None = Field(default=None, primary_key=True)
+    booker_user_id: int = Field(foreign_key="users.id", index=True)
+    # JSON of the ride fields every occurrence copies (rider, places, needs…).
+    template: str = Field(sa_column=Column(Text, nullable=False))
+    weekdays: str = Field(max_length=20)  # "0,2,4" = Monday, Wednesday, Friday
+    time_of_day: str = Field(max_length=5)  # "08:30", Asia/Shanghai
+    until: datetime
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +95,9 @@ async def active(session: AsyncSession) -> list[SeriesData]:
 
 
 async def stop(session: AsyncSession, *, series_id: int, booker_user_id: int) -> bool:
-    result = await session.execute(
+    return await changed_one(
+        session,
         update(RideSeries)
         .where(col(RideSeries.id) == series_id, col(RideSeries.booker_user_id) == booker_user_id)
-        .values(active=False)
+        .values(active=False),
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -11,19 +11,174 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Index, UniqueConstraint, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import Field, SQLModel, col
 
-from storage.data import (
-    ACTIVE_RIDE,
-    DRIVER_HAS_RIDE,
-    DriverGroupData,
-    NewRide,
-    RideData,
-    RideStatus,
-)
-from storage.models import DriverGroup, Ride, RideEvent, utcnow
+from storage.dialect import changed_one
+from storage.models import utcnow
+
+
+class RideStatus(StrEnum):
+    POSTED = "posted"  # open: waiting for a driver to claim it
+    CLAIMED = "claimed"
+    ON_THE_WAY = "on_the_way"
+    PICKED_UP = "picked_up"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    EXPIRED = "expired"  # nobody came and the time passed
+
+
+ACTIVE_RIDE = (RideStatus.POSTED, RideStatus.CLAIMED, RideStatus.ON_THE_WAY, RideStatus.PICKED_UP)
+DRIVER_HAS_RIDE = (RideStatus.CLAIMED, RideStatus.ON_THE_WAY, RideStatus.PICKED_UP)
+NEEDS = ("wheelchair", "walker", "companion", "stairs")
+
+
+@dataclass(frozen=True, slots=True)
+class NewRide:
+    """What a booking says; storage fills in the rest."""
+
+    booker_user_id: int
+    rider_user_id: int | None
+    rider_name: str
+    rider_phone: str | None
+    pickup_text: str
+    dest_text: str
+    pickup_at: datetime
+    is_now: bool = False
+    relation: str = "self"
+    rider_agreed: bool = True
+    community_id: int | None = None
+    pickup_lat: float | None = None
+    pickup_lon: float | None = None
+    dest_lat: float | None = None
+    dest_lon: float | None = None
+    passengers: int = 1
+    needs: tuple[str, ...] = ()
+    note: str = ""
+    series_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RideData:
+    id: int
+    booker_user_id: int
+    rider_user_id: int | None
+    rider_name: str
+    rider_phone: str | None
+    relation: str
+    community_id: int | None
+    pickup_text: str
+    pickup_lat: float | None
+    pickup_lon: float | None
+    dest_text: str
+    dest_lat: float | None
+    dest_lon: float | None
+    pickup_at: datetime
+    is_now: bool
+    passengers: int
+    needs: tuple[str, ...]
+    note: str
+    status: RideStatus
+    driver_user_id: int | None
+    claimed_at: datetime | None
+    group_id: int | None
+    announced_at: datetime | None
+    escalated_at: datetime | None
+    late_cancel: bool
+    rating: int | None
+    series_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DriverGroupData:
+    id: int
+    channel: str
+    chat_id: str
+    title: str
+    community_ids: frozenset[int]  # empty: every community
+
+
+class DriverGroup(SQLModel, table=True):
+    """A chat where volunteer drivers see ride requests and claim them."""
+
+    __tablename__ = "driver_groups"
+    __table_args__ = (UniqueConstraint("channel", "chat_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    chat_id: str = Field(max_length=64)
+    title: str = Field(default="", max_length=200)
+    # Comma-separated community ids it serves; empty means every community.
+    communities: str = Field(default="", max_length=500)
+    bound_by: int | None = Field(default=None, foreign_key="users.id")
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Ride(SQLModel, table=True):
+    """A ride request, from booking through claim to completion and rating."""
+
+    __tablename__ = "rides"
+    __table_args__ = (
+        # One occurrence per series and time, however often the generator runs.
+        UniqueConstraint("series_id", "pickup_at"),
+        Index("ix_rides_status_pickup", "status", "pickup_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    booker_user_id: int = Field(foreign_key="users.id", index=True)
+    # The person riding; None when booked for someone without an account.
+    rider_user_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    rider_name: str = Field(default="", max_length=100)
+    rider_phone: str | None = Field(default=None, max_length=20)
+    relation: str = Field(default="self", max_length=30)  # self|family|neighbour|staff|other
+    rider_agreed: bool = True  # the booker confirmed the rider agreed
+    community_id: int | None = Field(default=None, foreign_key="communities.id")
+    pickup_text: str = Field(default="", max_length=300)
+    pickup_lat: float | None = None
+    pickup_lon: float | None = None
+    dest_text: str = Field(default="", max_length=300)
+    dest_lat: float | None = None
+    dest_lon: float | None = None
+    pickup_at: datetime = Field(index=True)
+    is_now: bool = False
+    passengers: int = 1
+    needs: str = Field(default="", max_length=100)  # "wheelchair,stairs"
+    note: str = Field(default="", max_length=500)
+    # requested → posted → claimed → on_the_way → picked_up → completed;
+    # or cancelled / no_show / expired.
+    status: str = Field(default="posted", max_length=12)
+    driver_user_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    claimed_at: datetime | None = None
+    group_id: int | None = Field(default=None, foreign_key="driver_groups.id")
+    announced_at: datetime | None = None
+    escalated_at: datetime | None = None
+    finished_at: datetime | None = None
+    cancel_reason: str = Field(default="", max_length=200)
+    late_cancel: bool = False
+    rating: int | None = None
+    rating_comment: str = Field(default="", max_length=500)
+    series_id: int | None = Field(default=None, foreign_key="ride_series.id", index=True)
+    version: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RideEvent(SQLModel, table=True):
+    """Every change to a ride, who made it and why: the ride's history for staff."""
+
+    __tablename__ = "ride_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ride_id: int = Field(foreign_key="rides.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor_user_id: int | None = Field(default=None, foreign_key="users.id")
+    event: str = Field(max_length=20)  # posted|claimed|released|on_the_way|picked_up|…
+    detail: str = Field(default="", max_length=300)
+
 
 # Cancelling a claimed ride this close to pickup is recorded as late.
 LATE_CANCEL = timedelta(hours=2)
@@ -120,7 +275,8 @@ async def claim(session: AsyncSession, *, ride_id: int, driver_user_id: int) -> 
     The update comes first so a winner costs one statement; only the others read
     the ride afterwards, to say why not.
     """
-    result = await session.execute(
+    won = await changed_one(
+        session,
         update(Ride)
         .where(
             col(Ride.id) == ride_id,
@@ -134,9 +290,9 @@ async def claim(session: AsyncSession, *, ride_id: int, driver_user_id: int) -> 
             claimed_at=utcnow(),
             version=col(Ride.version) + 1,
             updated_at=utcnow(),
-        )
+        ),
     )
-    if result.rowcount == 1:  # type: ignore[attr-defined]
+    if won:
         await event(session, ride_id, "claimed", actor=driver_user_id)
         return ClaimResult.WON
     ride = await get(session, ride_id)
@@ -164,16 +320,17 @@ async def driver_step(
     values: dict[str, object] = {"status": to.value, "updated_at": utcnow()}
     if to in (RideStatus.COMPLETED, RideStatus.NO_SHOW):
         values["finished_at"] = utcnow()
-    result = await session.execute(
+    changed = await changed_one(
+        session,
         update(Ride)
         .where(
             col(Ride.id) == ride_id,
             col(Ride.driver_user_id) == driver_user_id,
             col(Ride.status).in_(allowed),
         )
-        .values(**values, version=col(Ride.version) + 1)
+        .values(**values, version=col(Ride.version) + 1),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not changed:
         return None
     await event(session, ride_id, to.value, actor=driver_user_id, detail=detail)
     return await get(session, ride_id)
@@ -183,7 +340,8 @@ async def release(
     session: AsyncSession, *, ride_id: int, driver_user_id: int, reason: str
 ) -> RideData | None:
     """The driver can't make it: the ride goes back to the group, open again."""
-    result = await session.execute(
+    changed = await changed_one(
+        session,
         update(Ride)
         .where(
             col(Ride.id) == ride_id,
@@ -198,9 +356,9 @@ async def release(
             escalated_at=None,
             updated_at=utcnow(),
             version=col(Ride.version) + 1,
-        )
+        ),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not changed:
         return None
     await event(session, ride_id, "released", actor=driver_user_id, detail=reason)
     return await get(session, ride_id)
@@ -214,7 +372,8 @@ async def cancel(
     if ride is None or ride.status not in ACTIVE_RIDE:
         return None
     late = ride.status in DRIVER_HAS_RIDE and ride.pickup_at - utcnow() < LATE_CANCEL
-    result = await session.execute(
+    changed = await changed_one(
+        session,
         update(Ride)
         .where(col(Ride.id) == ride_id, col(Ride.status).in_([s.value for s in ACTIVE_RIDE]))
         .values(
@@ -224,9 +383,9 @@ async def cancel(
             finished_at=utcnow(),
             updated_at=utcnow(),
             version=col(Ride.version) + 1,
-        )
+        ),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not changed:
         return None
     await event(session, ride_id, "cancelled", actor=by_user_id, detail=reason)
     return await get(session, ride_id)
@@ -236,7 +395,8 @@ async def assign(
     session: AsyncSession, *, ride_id: int, driver_user_id: int, staff_user_id: int
 ) -> RideData | None:
     """Staff give an open ride to a driver directly."""
-    result = await session.execute(
+    changed = await changed_one(
+        session,
         update(Ride)
         .where(col(Ride.id) == ride_id, col(Ride.status) == RideStatus.POSTED.value)
         .values(
@@ -245,9 +405,9 @@ async def assign(
             claimed_at=utcnow(),
             updated_at=utcnow(),
             version=col(Ride.version) + 1,
-        )
+        ),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not changed:
         return None
     await event(session, ride_id, "assigned", actor=staff_user_id, detail=str(driver_user_id))
     return await get(session, ride_id)
@@ -259,7 +419,8 @@ async def rate(
     """The rider (or booker) rates a completed ride once."""
     if not 1 <= rating <= 5:
         return None
-    result = await session.execute(
+    changed = await changed_one(
+        session,
         update(Ride)
         .where(
             col(Ride.id) == ride_id,
@@ -267,25 +428,25 @@ async def rate(
             col(Ride.rating).is_(None),
             or_(col(Ride.booker_user_id) == rater_user_id, col(Ride.rider_user_id) == rater_user_id),
         )
-        .values(rating=rating, rating_comment=comment[:500], updated_at=utcnow())
+        .values(rating=rating, rating_comment=comment[:500], updated_at=utcnow()),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not changed:
         return None
     await event(session, ride_id, "rated", actor=rater_user_id, detail=str(rating))
     return await get(session, ride_id)
 
 
 async def comment(session: AsyncSession, *, ride_id: int, rater_user_id: int, text: str) -> bool:
-    result = await session.execute(
+    return await changed_one(
+        session,
         update(Ride)
         .where(
             col(Ride.id) == ride_id,
             or_(col(Ride.booker_user_id) == rater_user_id, col(Ride.rider_user_id) == rater_user_id),
             col(Ride.rating).is_not(None),
         )
-        .values(rating_comment=text[:500])
+        .values(rating_comment=text[:500]),
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def mark_announced(session: AsyncSession, ride_id: int, *, escalated: bool = False) -> None:
@@ -297,12 +458,13 @@ async def mark_announced(session: AsyncSession, ride_id: int, *, escalated: bool
 
 async def expire(session: AsyncSession, ride_id: int) -> bool:
     """An open ride whose time has long passed: nobody is coming any more."""
-    result = await session.execute(
+    expired = await changed_one(
+        session,
         update(Ride)
         .where(col(Ride.id) == ride_id, col(Ride.status) == RideStatus.POSTED.value)
-        .values(status=RideStatus.EXPIRED.value, finished_at=utcnow(), updated_at=utcnow())
+        .values(status=RideStatus.EXPIRED.value, finished_at=utcnow(), updated_at=utcnow()),
     )
-    if result.rowcount == 1:  # type: ignore[attr-defined]
+    if expired:
         await event(session, ride_id, "expired")
         return True
     return False
@@ -463,12 +625,12 @@ async def bind_group(
 
 
 async def unbind_group(session: AsyncSession, *, channel: str, chat_id: str) -> bool:
-    result = await session.execute(
+    return await changed_one(
+        session,
         update(DriverGroup)
         .where(col(DriverGroup.channel) == channel, col(DriverGroup.chat_id) == chat_id)
-        .values(active=False)
+        .values(active=False),
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def get_group(session: AsyncSession, group_id: int) -> DriverGroupData | None:
@@ -488,3 +650,12 @@ async def group_for(session: AsyncSession, community_id: int | None) -> DriverGr
         if community_id is not None and community_id in group.community_ids:
             return group
     return next((g for g in groups if not g.community_ids), None)
+
+
+async def erase_rider(session: AsyncSession, user_id: int) -> None:
+    """/forget: the person's rides stay (drivers' records) without their name, phone or words."""
+    await session.execute(
+        update(Ride)
+        .where(col(Ride.rider_user_id) == user_id)
+        .values(rider_name="", rider_phone=None, note="", rating_comment="")
+    )

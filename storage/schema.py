@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from importlib import resources
 from typing import Any
 
@@ -9,8 +11,19 @@ from alembic import command
 from alembic.config import Config
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import storage
 from storage.engine import Database
+
+
+def load_tables() -> None:
+    """Import every storage module, so each feature's tables are on SQLModel.metadata.
+
+    A feature's tables live beside its record operations (storage/<feature>.py);
+    nothing needs to list them for migrations and create_all to see them.
+    """
+    for module in pkgutil.iter_modules(storage.__path__):
+        if module.name != "migrations":
+            importlib.import_module(f"storage.{module.name}")
 
 
 def alembic_config(url: str) -> Config:
@@ -22,6 +35,8 @@ def alembic_config(url: str) -> Config:
 
 async def _run(db: Database, fn: Any, *args: str) -> None:
     """Run an Alembic command on the engine's own connection (async drivers included)."""
+
+    load_tables()
 
     def run(connection: Any) -> None:
         config = alembic_config(db.url)
@@ -53,5 +68,6 @@ async def current(db: Database) -> str | None:
 
 async def create_schema(db: Database) -> None:
     """Tables straight from the models: for tests that are not about migrations."""
+    load_tables()
     async with db.engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all)

@@ -13,8 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from dialogs.messages import Outgoing
-from storage.dialect import is_postgres
+from storage.dialect import changed_count, changed_one, is_postgres
 from storage.models import ProcessedUpdate, utcnow
 
 # Built once: this runs for every update, and a prebuilt Core statement skips
@@ -37,7 +36,7 @@ async def claim(
     key: str,
     *,
     user_id: int | None = None,
-    replies: Sequence[Outgoing] = (),
+    replies: Sequence[dict[str, Any]] = (),
 ) -> bool:
     """Mark an update handled in the current transaction; False if it already was.
 
@@ -46,18 +45,17 @@ async def claim(
     False the caller must roll back what it did for this update.
     """
     stmt = _CLAIM["postgresql" if is_postgres(session) else "sqlite"]
-    raw = json.dumps([r.to_dict() for r in replies], ensure_ascii=False) if replies else None
+    raw = json.dumps(list(replies), ensure_ascii=False) if replies else None
     params = {"key": key, "at": utcnow(), "user_id": user_id, "replies": raw}
-    result = await session.execute(stmt, params)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await changed_one(session, stmt, params)
 
 
-async def stored_replies(session: AsyncSession, key: str) -> list[Outgoing]:
+async def stored_replies(session: AsyncSession, key: str) -> list[dict[str, Any]]:
     """The answer given to an update that was handled already (empty once expired)."""
     row = await session.get(ProcessedUpdate, key)
     if row is None or not row.replies:
         return []
-    return [Outgoing.from_dict(r) for r in json.loads(row.replies)]
+    return list(json.loads(row.replies))
 
 
 async def forget_replies(session: AsyncSession, user_id: int) -> None:
@@ -84,7 +82,6 @@ async def expire_replies(session: AsyncSession, older_than: datetime) -> None:
 
 
 async def prune(session: AsyncSession, older_than: datetime) -> int:
-    result = await session.execute(
-        delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < older_than)
+    return await changed_count(
+        session, delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < older_than)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -11,18 +11,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from dialogs.i18n import LANGUAGES, guess_language
 from storage import updates
-from storage.data import Role, UserData
+from storage.data import LANGUAGES, Role, UserData, guess_language
 from storage.dialect import is_postgres
-from storage.models import (
-    Conversation,
-    OutboxMessage,
-    Ride,
-    RoleApplication,
-    User,
-    utcnow,
-)
+from storage.models import Conversation, OutboxMessage, User, utcnow
 
 
 def _roles(raw: str) -> frozenset[Role]:
@@ -215,7 +207,10 @@ async def list_users(session: AsyncSession, *, limit: int = 100) -> list[UserDat
 
 
 async def forget_user(session: AsyncSession, user_id: int) -> None:
-    """Erase personal data; the row stays (anonymised) for records others depend on.
+    """Erase the person's own record; the row stays (anonymised) for records others depend on.
+
+    Each feature erases its own rows (its Feature's erasers); this is the core part:
+    the user row, conversations, stored answers and pending messages to them.
 
     The platform id is replaced too, so the record can no longer be tied to the
     person; if they write again they start as someone new.
@@ -236,17 +231,8 @@ async def forget_user(session: AsyncSession, user_id: int) -> None:
     row.roles = ""
     row.forgotten_at = utcnow()
     row.updated_at = utcnow()
-    await session.execute(
-        update(RoleApplication).where(col(RoleApplication.user_id) == user_id).values(details="{}")
-    )
     await session.execute(delete(Conversation).where(col(Conversation.user_id) == user_id))
     await updates.forget_replies(session, user_id)
-    # Rides stay (drivers' records depend on them) but no longer name or reach the rider.
-    await session.execute(
-        update(Ride)
-        .where(col(Ride.rider_user_id) == user_id)
-        .values(rider_name="", rider_phone=None, note="", rating_comment="")
-    )
     await session.execute(
         delete(OutboxMessage).where(
             col(OutboxMessage.user_id) == user_id, col(OutboxMessage.status) == "pending"

@@ -8,12 +8,15 @@ are read back from the outbox.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlmodel import col
 
+from dialogs.feature import Env
+from dialogs.features import FEATURES
 from dialogs.messages import (
     ChatKind,
     Contact,
@@ -25,7 +28,6 @@ from dialogs.messages import (
 )
 from handlers.entry import Handler
 from handlers.registry import Registry
-from handlers.setup import build_registry
 from storage import demo, users
 from storage.data import UserData
 from storage.engine import Database
@@ -132,11 +134,18 @@ class Kit:
 
     @classmethod
     async def create(
-        cls, db: Database, *, staff_ids: Iterable[str] = (), registry: Registry | None = None
+        cls,
+        db: Database,
+        *,
+        staff_ids: Iterable[str] = (),
+        registry: Registry | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> Kit:
         async with db.transaction() as session:
             await demo.load(session)
-        return cls(db, Handler(db, registry or build_registry(), staff_ids=staff_ids))
+        env = Env(clock=clock) if clock is not None else Env()
+        handler = Handler(db, registry or Registry.build(FEATURES), env=env, staff_ids=staff_ids)
+        return cls(db, handler)
 
     def person(self, external_id: str, name: str = "", *, lang: str | None = "zh-hans") -> Person:
         return Person(self, external_id, name or f"User {external_id}", language_code=lang)

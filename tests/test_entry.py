@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
+from dialogs.features import FEATURES
 from dialogs.messages import Kind
 from handlers.entry import Handler
-from handlers.setup import build_registry
+from handlers.registry import Registry
 from storage import applications, conversations, users
 from tests.kit import Kit
 
@@ -49,7 +50,7 @@ async def test_quick_messages_from_one_chat_keep_their_order(kit: Kit) -> None:
 
 async def test_two_workers_on_one_conversation_lose_nothing(kit: Kit) -> None:
     """Two handlers (two processes' worth) updating one conversation at the same moment."""
-    other = Handler(kit.db, build_registry())
+    other = Handler(kit.db, Registry.build(FEATURES))
     alice = kit.person("503", "Alice")
     await kit.onboard(alice)
     await alice.send("/lawyer")
@@ -112,7 +113,7 @@ async def test_stored_answers_are_erased_by_forget(kit: Kit) -> None:
     await alice.deliver(mydata)
     assert "+8613800006666" in alice.text()
     async with kit.db.transaction() as session:
-        assert "+8613800006666" in (await updates.stored_replies(session, mydata.update_key or ""))[0].text
+        assert "+8613800006666" in (await updates.stored_replies(session, mydata.update_key or ""))[0]["text"]
     await alice.send("/forget")
     await alice.click("确定删除")
     async with kit.db.transaction() as session:

@@ -52,22 +52,17 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from dialogs.apply_lawyer import SPECIALTIES
-from dialogs.core import HISTORY, MAX_BUTTON_DATA, Flow
+from dialogs.applications.lawyer import SPECIALTIES
+from dialogs.buttons import MAX_BUTTON_DATA
+from dialogs.core import HISTORY, Flow
 from dialogs.i18n import LANGUAGES, t
 from dialogs.messages import ChatKind, Contact, Incoming, Kind, Location, Outgoing, Sender
 from dialogs.validate import strip_controls
 from storage import demo
+from storage.applications import RoleApplication
 from storage.data import Role
 from storage.engine import Database
-from storage.models import (
-    AuditEntry,
-    Conversation,
-    OutboxMessage,
-    ProcessedUpdate,
-    RoleApplication,
-    User,
-)
+from storage.models import AuditEntry, Conversation, OutboxMessage, ProcessedUpdate, User
 from storage.schema import create_schema
 from tests.conftest import STAFF_ID
 from tests.kit import Kit, Person

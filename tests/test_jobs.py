@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dialogs import role_applications
+from dialogs.applications import FEATURE
+from dialogs.feature import Env
+from handlers.registry import Registry
 from scheduler.jobs import Jobs
 from storage import applications
 from storage.data import Role
@@ -22,7 +24,7 @@ class Clock:
 
 def _jobs(kit: Kit, clock: Clock) -> Jobs:
     jobs = Jobs(kit.db, now=clock)
-    role_applications.register_jobs(jobs)
+    Registry.build([FEATURE]).install_jobs(jobs, Env(clock=clock))
     return jobs
 
 

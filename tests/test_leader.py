@@ -8,9 +8,9 @@ import asyncio
 from bot.app import Linli
 from bot.settings import Settings
 from dialogs.messages import Outgoing
-from scheduler.delivery import RecordingTransport
 from storage import demo, outbox, schema
 from storage.engine import Database
+from tests.fakes.recording import RecordingTransport
 
 
 def _settings(url: str) -> Settings:
@@ -34,7 +34,7 @@ async def test_one_leader_and_a_hand_over(postgres_url: str) -> None:
 
         # A message queued by the follower is delivered by the leader, once.
         async with second.db.transaction() as session:
-            await outbox.enqueue(session, channel="telegram", chat_id="1", message=Outgoing("one"))
+            await outbox.enqueue(session, channel="telegram", chat_id="1", payload=Outgoing("one").to_dict())
         first.wake_sender()
         async with asyncio.timeout(15):
             await sent_first.wait_for_deliveries(1)
@@ -45,11 +45,11 @@ async def test_one_leader_and_a_hand_over(postgres_url: str) -> None:
         async with asyncio.timeout(15):
             await second.leads.wait()  # PostgreSQL hands the lock over when the leader's connection goes
         async with second.db.transaction() as session:
-            await outbox.enqueue(session, channel="telegram", chat_id="2", message=Outgoing("two"))
+            await outbox.enqueue(session, channel="telegram", chat_id="2", payload=Outgoing("two").to_dict())
         second.wake_sender()
         async with asyncio.timeout(15):
             await sent_second.wait_for_deliveries(1)
-        assert [d.item.message.text for d in sent_second.deliveries] == ["two"]
+        assert [d.item.payload["text"] for d in sent_second.deliveries] == ["two"]
     finally:
         await second.stop()
         if first.sender is not None and first.leadership.leading:

@@ -72,7 +72,7 @@ async def test_rides_in_mydata_and_anonymised_by_forget(kit: Kit) -> None:
     from datetime import UTC, datetime, timedelta
 
     from storage import rides
-    from storage.data import NewRide
+    from storage.rides import NewRide
 
     alice = kit.person("304", "王阿姨")
     await kit.onboard(alice, phone="13800007777")

@@ -16,14 +16,15 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from dialogs.features import FEATURES
 from dialogs.messages import ChatKind, Incoming, Kind, Sender
 from handlers.entry import Handler
-from handlers.setup import build_registry
+from handlers.registry import Registry
 from storage import rides, users
-from storage.data import NewRide, Role
+from storage.data import Role
 from storage.engine import Database
-from storage.models import OutboxMessage, Ride, RideEvent, utcnow
-from storage.rides import ClaimResult
+from storage.models import OutboxMessage, utcnow
+from storage.rides import ClaimResult, NewRide, Ride, RideEvent
 
 DRIVERS = 50
 RIDES = 200
@@ -131,7 +132,7 @@ async def test_claim_race_through_the_handler(db: Database) -> None:
     drivers, count = 20, 10
     booker, driver_ids = await make_people(db, drivers)
     ride_ids = await make_rides(db, booker, count)
-    handler = Handler(db, build_registry())
+    handler = Handler(db, Registry.build(FEATURES))
     externals = [str(5000 + n) for n in range(drivers)]
 
     async def one(ext: str, ride_id: int) -> tuple[str, int, str]:

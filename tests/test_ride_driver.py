@@ -11,12 +11,13 @@ import pytest_asyncio
 from sqlalchemy import select
 from sqlmodel import col
 
-from dialogs import ride_common
 from dialogs.messages import ChatKind, Outgoing
+from dialogs.rides import news
 from storage import applications, rides
-from storage.data import NewRide, RideData, RideStatus, Role
+from storage.data import Role
 from storage.engine import Database
-from storage.models import AuditEntry, Ride, utcnow
+from storage.models import AuditEntry, utcnow
+from storage.rides import NewRide, Ride, RideData, RideStatus
 from tests.conftest import STAFF_ID
 from tests.kit import Kit, Person
 
@@ -90,7 +91,7 @@ class World:
                 ),
                 group_id=group.id,
             )
-            await ride_common.announce(session, ride)
+            await news.announce(session, ride)
         return ride
 
     async def claimed(self, ride: RideData, driver: Person | None = None) -> None:

@@ -13,12 +13,16 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from dialogs import ride_jobs
+from dialogs import rides as rides_feature
+from dialogs.feature import Config, Env
 from dialogs.messages import Outgoing
-from dialogs.ride_jobs import LOCAL
+from dialogs.rides import jobs as ride_jobs
+from dialogs.rides.jobs import LOCAL
+from handlers.registry import Registry
 from scheduler.jobs import Jobs
 from storage import ride_series, rides, users
-from storage.data import DriverGroupData, NewRide, RideData, RideStatus, UserData
+from storage.data import UserData
+from storage.rides import DriverGroupData, NewRide, RideData, RideStatus
 from tests.kit import Kit
 
 GROUP_CHAT = "drivers-group"
@@ -70,14 +74,14 @@ async def _world(kit: Kit, *, group: bool = True) -> World:
     return World(**people, group=bound)
 
 
-def _jobs(kit: Kit, clock: Clock) -> Jobs:
+def _jobs(kit: Kit, clock: Clock, config: Config | None = None) -> Jobs:
     jobs = Jobs(kit.db, now=clock)
-    ride_jobs.register_jobs(jobs)
+    Registry.build([rides_feature.FEATURE]).install_jobs(jobs, Env(config=config or Config(), clock=clock))
     return jobs
 
 
-async def _restart(kit: Kit, clock: Clock) -> Jobs:
-    jobs = _jobs(kit, clock)
+async def _restart(kit: Kit, clock: Clock, config: Config | None = None) -> Jobs:
+    jobs = _jobs(kit, clock, config)
     await jobs.rebuild()
     return jobs
 
@@ -117,9 +121,9 @@ async def _sent(kit: Kit, chat: str, needle: str) -> list[Outgoing]:
     return [m for c, m in await kit.outbox() if c == chat and needle in m.text]
 
 
-async def _sweep(jobs: Jobs) -> int:
+async def _sweep(jobs: Jobs) -> None:
     # Called directly (not through Jobs.run) so an exception fails the test.
-    return await jobs.runners["ride-series-sweep"](jobs.db, "")
+    await jobs.runners["ride-series-sweep"](jobs.db, "")
 
 
 def _run_date(jobs: Jobs, job_id: str) -> datetime | None:
@@ -195,13 +199,9 @@ async def test_driver_reminder_minutes_are_configurable(kit: Kit) -> None:
     clock = Clock()
     ride = await _ride(kit, world, clock.now + timedelta(hours=3))
     await _claim(kit, ride, world.driver)
-    ride_jobs.configure(driver_reminders=[60])
-    try:
-        jobs = await _restart(kit, clock)
-        assert _run_date(jobs, f"ride-driver-reminder:{ride.id}:60") is not None
-        assert _run_date(jobs, f"ride-driver-reminder:{ride.id}:30") is None
-    finally:
-        ride_jobs.configure(driver_reminders=ride_jobs.DRIVER_REMINDERS)
+    jobs = await _restart(kit, clock, Config(driver_reminders=(60,)))
+    assert _run_date(jobs, f"ride-driver-reminder:{ride.id}:60") is not None
+    assert _run_date(jobs, f"ride-driver-reminder:{ride.id}:30") is None
 
 
 # -- escalation and expiry -------------------------------------------------------------

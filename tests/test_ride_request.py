@@ -8,14 +8,13 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from dialogs import ride_request
+from dialogs.features import FEATURES
 from dialogs.timeparse import SHANGHAI
 from handlers.registry import Registry
-from handlers.setup import build_registry
 from storage import ride_series, rides
-from storage.data import RideData, RideStatus
 from storage.engine import Database
-from storage.models import AuditEntry, Ride
+from storage.models import AuditEntry
+from storage.rides import Ride, RideData, RideStatus
 from tests.conftest import STAFF_ID
 from tests.kit import Kit, Person
 
@@ -23,30 +22,28 @@ GROUP_CHAT = "-100777"
 
 
 def _registry() -> Registry:
-    return build_registry()
+    return Registry.build(FEATURES)
 
 
-@pytest.fixture(autouse=True)
-def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+@pytest.fixture
+def pinned_clock() -> datetime:
     """ "Now" for the flow: tomorrow 10:00 in Wuhan, so every typed time is still ahead."""
     tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
-    now = datetime.combine(tomorrow, time(10, 0), tzinfo=SHANGHAI).astimezone(UTC)
-    monkeypatch.setattr(ride_request, "clock", lambda: now)
-    return now
+    return datetime.combine(tomorrow, time(10, 0), tzinfo=SHANGHAI).astimezone(UTC)
 
 
-async def _kit(db: Database) -> Kit:
-    return await Kit.create(db, staff_ids=[STAFF_ID], registry=_registry())
-
-
-@pytest.fixture
-async def rkit(db: Database) -> Kit:
-    return await _kit(db)
+async def _kit(db: Database, now: datetime) -> Kit:
+    return await Kit.create(db, staff_ids=[STAFF_ID], registry=_registry(), clock=lambda: now)
 
 
 @pytest.fixture
-async def skit(sqlite_db: Database) -> Kit:
-    return await _kit(sqlite_db)
+async def rkit(db: Database, pinned_clock: datetime) -> Kit:
+    return await _kit(db, pinned_clock)
+
+
+@pytest.fixture
+async def skit(sqlite_db: Database, pinned_clock: datetime) -> Kit:
+    return await _kit(sqlite_db, pinned_clock)
 
 
 async def _bind_group(kit: Kit, person: Person) -> None:

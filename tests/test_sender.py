@@ -23,19 +23,14 @@ from sqlmodel import SQLModel, col
 
 import storage.models  # noqa: F401  (registers the tables)
 from dialogs.messages import Outgoing
-from scheduler.delivery import (
-    PermanentFailure,
-    RecipientGone,
-    RecordingTransport,
-    RetryLater,
-    Transport,
-)
+from scheduler.delivery import PermanentFailure, RecipientGone, RetryLater, Transport
 from scheduler.ratelimit import RateLimiter, Window
 from scheduler.sender import Backoff, OutboxSender
 from storage import outbox
 from storage.engine import Database
 from storage.models import OutboxMessage, User, utcnow
 from storage.outbox import OutboxItem
+from tests.fakes.recording import RecordingTransport
 
 CHANNEL = "telegram"
 
@@ -143,7 +138,7 @@ async def enqueue(
                 session,
                 channel=channel,
                 chat_id=chat_id,
-                message=Outgoing(text=text),
+                payload=Outgoing(text=text).to_dict(),
                 user_id=(user_ids or {}).get(chat_id),
                 is_group=chat_id in groups,
                 dedupe_key=text if dedupe else None,
@@ -170,7 +165,7 @@ async def counts(db: Database) -> dict[str, int]:
 def texts_by_chat(transport: RecordingTransport) -> dict[str, list[str]]:
     by_chat: defaultdict[str, list[str]] = defaultdict(list)
     for d in transport.deliveries:
-        by_chat[d.item.chat_id].append(d.item.message.text)
+        by_chat[d.item.chat_id].append(d.item.payload["text"])
     return dict(by_chat)
 
 
@@ -461,7 +456,7 @@ async def test_crash_after_the_platform_got_it_repeats_exactly_that_message(
     # Even across the crash each chat saw its messages in order (the repeat aside).
     texts = texts_by_chat(first)
     for chat_id, later in texts_by_chat(second).items():
-        seen = [t for t in texts.get(chat_id, []) if t != crashed_item.message.text]
+        seen = [t for t in texts.get(chat_id, []) if t != crashed_item.payload["text"]]
         numbers = [int(t[1:]) for t in seen + later]
         assert numbers == sorted(numbers)
 

@@ -30,8 +30,9 @@ from bot.telegram.transport import TelegramTransport
 from dialogs.messages import Ask, Choice, Outgoing, Place
 from scheduler.delivery import PermanentFailure, RecipientGone, RetryLater
 from storage import users
+from storage.applications import RoleApplication
 from storage.data import Role, UserData
-from storage.models import AuditEntry, OutboxMessage, RoleApplication
+from storage.models import AuditEntry, OutboxMessage
 from storage.outbox import OutboxItem
 from tests.conftest import STAFF_ID
 from tests.fakes.telegram_api import FakeTelegramServer, FakeUser, SentMessage
@@ -445,7 +446,7 @@ async def test_render_and_transport(fake_telegram: FakeTelegramServer) -> None:
             channel="telegram",
             chat_id=str(chat_id),
             user_id=None,
-            message=message,
+            payload=message.to_dict(),
             kind="message",
             is_group=False,
             attempts=0,

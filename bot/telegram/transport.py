@@ -14,6 +14,7 @@ from aiogram.exceptions import (
 )
 
 from bot.telegram import render
+from dialogs.messages import Outgoing
 from scheduler.delivery import PermanentFailure, RecipientGone, RetryLater
 from storage.outbox import OutboxItem
 
@@ -35,7 +36,7 @@ class TelegramTransport:
         except ValueError:
             raise PermanentFailure(f"not a Telegram chat id: {item.chat_id!r}") from None
         try:
-            ids = await render.send(self.bot, chat_id, [item.message])
+            ids = await render.send(self.bot, chat_id, [Outgoing.from_dict(item.payload)])
         except TelegramRetryAfter as e:
             raise RetryLater(e.retry_after) from e
         except TelegramForbiddenError as e:  # blocked, deactivated, kicked from the group

@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables)
+from storage.schema import load_tables
+
+load_tables()
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -1,0 +1,120 @@
+"""Rides for elderly residents: a guided booking (for oneself, someone else, or by staff
+for a resident who phoned), posted to a volunteer driver group where the first claim
+wins; status buttons for the driver, news for rider and booker, reminders, escalation
+to staff, weekly series, ratings.
+
+Read in this order: request.py (booking), news.py and cards.py (who hears what),
+driver.py (claim and status), release.py, mine.py (/myrides), staff.py, jobs.py.
+"""
+
+from __future__ import annotations
+
+from dialogs.core import Context
+from dialogs.feature import Action, Command, Feature, Intent
+from dialogs.rides import buttons, cards, driver, jobs, mine, release, request, staff
+from storage import rides
+from storage.data import Role
+
+
+async def _mydata(ctx: Context) -> list[str]:
+    """Rides booked by or for the person, and rides they drove."""
+    booked = await rides.for_person(ctx.session, ctx.user.id, limit=20)
+    driven = await rides.for_driver(ctx.session, ctx.user.id, limit=20)
+    if not booked and not driven:
+        return []
+    lines = [ctx.t("mydata.rides_title", booked=len(booked), driven=len(driven))]
+    for ride in booked + driven:
+        lines.append(
+            ctx.t(
+                "mydata.ride_line",
+                id=ride.id,
+                when=cards.when_text(ride, ctx.tr),
+                dest=ride.dest_text or "—",
+                status=ctx.t(f"rides.status_{ride.status.value}"),
+            )
+        )
+    return ["\n".join(lines)]
+
+
+async def _erase(ctx: Context, user_id: int) -> None:
+    # Rides stay (drivers' records depend on them) but no longer name or reach the rider.
+    await rides.erase_rider(ctx.session, user_id)
+
+
+FEATURE = Feature(
+    name="rides",
+    flows=(request.FLOW, release.RELEASE, release.COMMENT),
+    commands=(
+        Command("myrides", mine.myrides_command, description_key="commands.myrides"),
+        Command(
+            "bind_driver_group",
+            staff.bind_group_command,
+            requires_role=Role.STAFF,
+            in_private=False,
+            in_groups=True,
+            description_key="commands.bind_driver_group",
+        ),
+        Command(
+            "unbind_driver_group",
+            staff.unbind_group_command,
+            requires_role=Role.STAFF,
+            in_private=False,
+            in_groups=True,
+            description_key="commands.unbind_driver_group",
+        ),
+        Command(
+            "drivers", staff.drivers_command, requires_role=Role.STAFF, description_key="commands.drivers"
+        ),
+    ),
+    actions=(
+        Action(buttons.Claim, driver.claim_action, requires_role=Role.DRIVER),
+        Action(buttons.OnWay, driver.on_way_action, requires_role=Role.DRIVER),
+        Action(buttons.PickedUp, driver.picked_up_action, requires_role=Role.DRIVER),
+        Action(buttons.Completed, driver.completed_action, requires_role=Role.DRIVER),
+        Action(buttons.NoShow, driver.no_show_action, requires_role=Role.DRIVER),
+        Action(buttons.Release, driver.release_action, requires_role=Role.DRIVER),
+        # Rating and comments: the action checks the presser is the rider or the booker.
+        Action(buttons.Rate, driver.rate_action),
+        Action(buttons.Comment, driver.comment_action),
+        Action(buttons.Assign, staff.assign_action, requires_role=Role.STAFF),
+        Action(buttons.AssignTo, staff.assign_to_action, requires_role=Role.STAFF),
+        # Cancelling and stopping a series: the action checks booker or rider.
+        Action(buttons.CancelRide, mine.cancel_action),
+        Action(buttons.CancelYes, mine.cancel_yes_action),
+        Action(buttons.Keep, mine.keep_action),
+        Action(buttons.StopSeries, mine.stop_series_action),
+    ),
+    intents=(
+        Intent(
+            "ride",
+            (
+                "我要打车",
+                "打车",
+                "打个车",
+                "叫车",
+                "叫个车",
+                "约车",
+                "用车",
+                "坐车",
+                "要车",
+                "接我",
+                "送我去医院",
+                "去医院",
+                "预约车",
+                "我要坐车",
+                "i need a ride",
+                "need a ride",
+                "book a ride",
+                "ride",
+                "taxi",
+                "need a car",
+                "pick me up",
+                "take me to hospital",
+                "book a car",
+            ),
+        ),
+    ),
+    jobs=jobs.JOBS,
+    mydata=(_mydata,),
+    erasers=(_erase,),
+)

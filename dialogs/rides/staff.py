@@ -1,0 +1,182 @@
+"""Staff work on rides: binding a chat as a driver group, per-driver figures
+(/drivers), and giving an open ride to a driver directly."""
+
+from __future__ import annotations
+
+import re
+
+from dialogs import notify
+from dialogs.core import Context
+from dialogs.feature import NotAllowed
+from dialogs.messages import Choice, Outgoing
+from dialogs.rides import buttons, cards, driver, news
+from storage import audit, communities, outbox, rides, users
+from storage.data import Role
+from storage.rides import RideData, RideStatus
+
+_SPLIT = re.compile(r"[\s,，、;；]+")
+
+
+# -- group binding --------------------------------------------------------------------
+
+
+async def bind_group_command(ctx: Context) -> None:
+    incoming = ctx.incoming
+    names = [n for n in _SPLIT.split(incoming.text.strip()) if n]
+    found: dict[int, str] = {}
+    unknown: list[str] = []
+    for name in names[:20]:
+        matches = await communities.search_communities(ctx.session, name, limit=1)
+        if matches:
+            found[matches[0].id] = matches[0].name
+        else:
+            unknown.append(name[:30])
+    if unknown:
+        ctx.say(ctx.t("ride_driver.bind_unknown", names="、".join(unknown)))
+        return
+    group = await rides.bind_group(
+        ctx.session,
+        channel=incoming.channel,
+        chat_id=incoming.chat_id,
+        title=f"{incoming.channel}:{incoming.chat_id}",
+        community_ids=sorted(found),
+        bound_by=ctx.user.id,
+    )
+    await audit.record(
+        ctx.session,
+        actor_user_id=ctx.user.id,
+        action="bind_driver_group",
+        target=f"group:{group.id}",
+        detail=",".join(str(c) for c in sorted(found)) or "all",
+    )
+    if found:
+        ctx.say(ctx.t("ride_driver.bound_some", communities="、".join(found[c] for c in sorted(found))))
+    else:
+        ctx.say(ctx.t("ride_driver.bound_all"))
+
+
+async def unbind_group_command(ctx: Context) -> None:
+    incoming = ctx.incoming
+    done = await rides.unbind_group(ctx.session, channel=incoming.channel, chat_id=incoming.chat_id)
+    if done:
+        await audit.record(
+            ctx.session,
+            actor_user_id=ctx.user.id,
+            action="unbind_driver_group",
+            target=f"{incoming.channel}:{incoming.chat_id}",
+        )
+    ctx.say(ctx.t("ride_driver.unbound" if done else "ride_driver.not_bound"))
+
+
+# -- figures --------------------------------------------------------------------------
+
+
+async def drivers_command(ctx: Context) -> None:
+    stats = {s.driver_user_id: s for s in await rides.driver_stats(ctx.session)}
+    approved = {u.id: u for u in await users.users_with_role(ctx.session, Role.DRIVER)}
+    ids = sorted(set(stats) | set(approved))
+    if not ids:
+        ctx.say(ctx.t("ride_driver.drivers_none"))
+        return
+    lines = [ctx.t("ride_driver.drivers_head")]
+    for driver_id in ids:
+        user = approved.get(driver_id) or await users.get_user(ctx.session, driver_id)
+        s = stats.get(driver_id)
+        average = f"{s.average:.1f}" if s and s.average is not None else ctx.t("ride_driver.no_average")
+        lines.append(
+            ctx.t(
+                "ride_driver.drivers_line",
+                name=cards.person_name(user, driver_id),
+                completed=s.completed if s else 0,
+                no_shows=s.no_shows_reported if s else 0,
+                ratings=s.ratings if s else 0,
+                average=average,
+            )
+        )
+    ctx.say("\n".join(lines))
+
+
+# -- assignment -----------------------------------------------------------------------
+
+
+async def assign_action(ctx: Context, data: buttons.Assign) -> None:
+    ride = await rides.get(ctx.session, data.ride)
+    if ride is None:
+        ctx.say(ctx.t("ride_driver.missing_toast"))
+        return
+    if ride.status is not RideStatus.POSTED:
+        status = ctx.t(f"rides.status_{ride.status.value}")
+        ctx.say(ctx.t("ride_driver.assign_not_open", id=ride.id, status=status))
+        return
+    drivers = [
+        d
+        for d in await users.users_with_role(ctx.session, Role.DRIVER)
+        if not d.blocked and d.id not in (ride.booker_user_id, ride.rider_user_id)
+    ]
+    if not drivers:
+        ctx.say(ctx.t("ride_driver.assign_no_drivers"))
+        return
+    rows = [
+        [Choice(cards.person_name(d), buttons.AssignTo(ride=ride.id, driver=d.id).pack())]
+        for d in drivers[:30]
+    ]
+    ctx.say(ctx.t("ride_driver.assign_pick", id=ride.id), choices=rows)
+
+
+async def assign_to_action(ctx: Context, data: buttons.AssignTo) -> None:
+    chosen = await users.get_user(ctx.session, data.driver)
+    if chosen is None or not chosen.has(Role.DRIVER):
+        # Forged data: staff can only hand rides to approved drivers.
+        raise NotAllowed(
+            "a:ride_assign_to",
+            target=f"{data.ride}:{data.driver}",
+            detail="not an approved driver",
+            key="ride_driver.assign_not_driver",
+        )
+    ride = await rides.assign(
+        ctx.session, ride_id=data.ride, driver_user_id=chosen.id, staff_user_id=ctx.user.id
+    )
+    if ride is None:
+        current = await rides.get(ctx.session, data.ride)
+        if current is None:
+            ctx.say(ctx.t("ride_driver.missing_toast"))
+        else:
+            status = ctx.t(f"rides.status_{current.status.value}")
+            ctx.say(ctx.t("ride_driver.assign_not_open", id=data.ride, status=status))
+        return
+    await audit.record(
+        ctx.session,
+        actor_user_id=ctx.user.id,
+        action="ride_assign",
+        target=f"ride:{ride.id}",
+        detail=f"driver {chosen.id}",
+    )
+    await driver.driver_won(ctx, ride, chosen, assigned=True)
+    await _tell_group_assigned(ctx, ride, cards.person_name(chosen))
+    ctx.say(
+        ctx.t("ride_driver.assign_done", id=ride.id, driver=cards.person_name(chosen)),
+        edit_ref=ctx.incoming.message_ref,
+    )
+
+
+async def _tell_group_assigned(ctx: Context, ride: RideData, driver_name: str) -> None:
+    """Edit the newest delivered group post of this ride; else a short note to the group."""
+    group = await news.group_of(ctx.session, ride)
+    if group is None:
+        return
+    tr = cards.group_tr()
+    message_id = await outbox.last_sent_message_id(
+        ctx.session, channel=group.channel, chat_id=group.chat_id, dedupe_prefix=f"ride:{ride.id}:post:"
+    )
+    if message_id is not None:
+        message = Outgoing(cards.taken_post(ride, tr, driver_name), edit_ref=message_id)
+    else:
+        message = Outgoing(tr("ride_driver.assigned_group", id=ride.id, driver=driver_name))
+    await notify.to_group(
+        ctx.session,
+        channel=group.channel,
+        chat_id=group.chat_id,
+        message=message,
+        kind="ride-post",
+        dedupe_key=f"ride:{ride.id}:assigned:{driver.claim_round(ride)}",
+    )
