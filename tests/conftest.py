@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,14 +19,48 @@ from tests.postgres_server import PostgresAdmin, postgres_server, postgres_url  
 STAFF_ID = "9001"
 
 
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresAdmin) -> Iterator[str]:
+    """A database holding Linli's schema, built once per run; each test gets a copy."""
+    name = f"linli_template_{os.getpid()}"
+    url = postgres_server.create_database(name)
+
+    async def build() -> None:
+        database = Database(url)
+        try:
+            await create_schema(database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(build())
+    try:
+        yield name
+    finally:
+        postgres_server.drop_database(name)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Each test using this runs twice: on a SQLite file and on a fresh PostgreSQL database."""
+    """Each test using this runs twice: on a SQLite file and on a fresh, empty PostgreSQL
+    database (for tests of migrations and of `linli run`, which builds its own schema)."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'linli.db'}"
     else:
         server: PostgresAdmin = request.getfixturevalue("postgres_server")
         with server.temporary_database() as url:
+            yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def schema_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Like ``database_url``, with Linli's schema in place: a new SQLite file gets it
+    from the models, a PostgreSQL database is copied from the template built once."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'linli.db'}"
+    else:
+        server: PostgresAdmin = request.getfixturevalue("postgres_server")
+        template: str = request.getfixturevalue("postgres_template")
+        with server.temporary_database(template=template) as url:
             yield url
 
 
@@ -34,9 +70,10 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest_asyncio.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await create_schema(database)
+async def db(schema_url: str) -> AsyncIterator[Database]:
+    database = Database(schema_url)
+    if database.is_sqlite:  # PostgreSQL databases are copies of the schema template
+        await create_schema(database)
     try:
         yield database
     finally:

@@ -157,9 +157,12 @@ class PostgresAdmin:
         url = make_url(self.admin_dsn).set(drivername="postgresql+asyncpg", database=_check_db_name(name))
         return url.render_as_string(hide_password=False)
 
-    def create_database(self, name: str) -> str:
-        """Create database ``name`` and return its SQLAlchemy async URL."""
-        _run_admin_sql(self.admin_dsn, f'CREATE DATABASE "{_check_db_name(name)}"')
+    def create_database(self, name: str, *, template: str | None = None) -> str:
+        """Create database ``name`` (a copy of ``template`` if given) and return its async URL."""
+        sql = f'CREATE DATABASE "{_check_db_name(name)}"'
+        if template is not None:
+            sql += f' TEMPLATE "{_check_db_name(template)}"'
+        _run_admin_sql(self.admin_dsn, sql)
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:
@@ -167,11 +170,15 @@ class PostgresAdmin:
         _run_admin_sql(self.admin_dsn, f'DROP DATABASE IF EXISTS "{_check_db_name(name)}" WITH (FORCE)')
 
     @contextlib.contextmanager
-    def temporary_database(self) -> Iterator[str]:
-        """A fresh uniquely named database for the duration of the block; yields its async URL."""
+    def temporary_database(self, *, template: str | None = None) -> Iterator[str]:
+        """A fresh uniquely named database for the duration of the block; yields its async URL.
+
+        With ``template``, the database starts as a copy of that one (PostgreSQL copies
+        it file by file: much faster than building a schema again for every test).
+        """
         # pid + random part: unique across tests and across pytest processes sharing a server.
         name = f"linli_test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
-        url = self.create_database(name)
+        url = self.create_database(name, template=template)
         try:
             yield url
         finally:
