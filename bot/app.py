@@ -85,7 +85,14 @@ class Linli:
         while True:
             if self.sender is None:
                 await self.leadership.wait_to_lead()
-                await self.try_lead()
+                try:
+                    await self.try_lead()
+                except Exception:
+                    # E.g. the database went while the scheduler was rebuilt: let the
+                    # lead go rather than hold it without sending, and queue up again.
+                    log.exception("could not start leading; letting another process lead")
+                    await self._step_down()
+                    continue
             await self.leadership.wait_lost()
             await self._step_down()
 

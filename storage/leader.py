@@ -43,6 +43,9 @@ The window that remains, honestly:
   over; if the server drops it meanwhile (keepalives), it resumes sending until its
   next heartbeat, about one second.
 
+The lock connections need real sessions: through a transaction-mode pooler (PgBouncer)
+advisory locks mean nothing. Point the leader at the server or a session-mode pool.
+
 SQLite (one host)
 -----------------
 An OS file lock (``flock``) on ``<database file>.lock``, taken without blocking. The

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
@@ -124,6 +125,39 @@ async def test_a_leader_whose_backend_dies_stops_before_another_leads(postgres_u
         async with asyncio.timeout(15):
             await first.leads.wait()
         assert first.leadership.leading and first.sender is not None
+    finally:
+        await second.stop()
+        await first.stop()
+        await setup.dispose()
+
+
+async def test_a_leader_whose_lock_connection_stops_answering_stops(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No socket closes (a network partition, a half-open connection): the heartbeat,
+    unanswered, is what tells the leader."""
+    setup = Database(postgres_url)
+    await schema.upgrade(setup)
+    first, second = Linli(_settings(postgres_url)), Linli(_settings(postgres_url))
+    try:
+        await first.start({"telegram": RecordingTransport()})
+        await second.start({"telegram": RecordingTransport()})
+        sender_task = first._sender_task
+        assert first.leads.is_set() and sender_task is not None
+        silent = first.leadership._lock
+        fetchval = asyncpg.Connection.fetchval
+
+        async def unanswered(self: asyncpg.Connection, query: str, *args: object, **kw: object) -> object:
+            if self is silent and query == "SELECT 1":
+                await asyncio.wait_for(asyncio.Event().wait(), kw["timeout"])  # never answered
+            return await fetchval(self, query, *args, **kw)
+
+        monkeypatch.setattr(asyncpg.Connection, "fetchval", unanswered)
+        async with asyncio.timeout(15):  # a guard against hanging, not a measurement
+            await asyncio.wait([sender_task])
+            await second.leads.wait()
+        assert not first.leads.is_set() and first.sender is None
+        assert silent is not None and silent.is_closed()  # closed, so the server freed its lock
     finally:
         await second.stop()
         await first.stop()
