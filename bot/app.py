@@ -82,11 +82,43 @@ class Linli:
         await self.jobs.rebuild()
         self.jobs.start()
         self.leads.set()
+        if self._follow_task is None:
+            # Watch the lead: if it is lost, stop at once and wait for it again.
+            self._follow_task = asyncio.create_task(self._follow(), name="leader-follow")
         return True
 
     async def _follow(self) -> None:
-        await self.leadership.wait_to_lead()
-        await self.try_lead()
+        while True:
+            if self.sender is None:
+                await self.leadership.wait_to_lead()
+                try:
+                    await self.try_lead()
+                except Exception:
+                    # E.g. the database went while the scheduler was rebuilt: let the
+                    # lead go rather than hold it without sending, and queue up again.
+                    log.exception("could not start leading; letting another process lead")
+                    await self._step_down()
+                    continue
+            await self.leadership.wait_lost()
+            await self._step_down()
+
+    async def _step_down(self) -> None:
+        """The lead is lost: another process may lead now, so stop sending and scheduling
+        at once (deliveries in flight are abandoned; their rows stay pending), and only
+        then let the next leader in."""
+        self.leads.clear()
+        self.jobs.shutdown()
+        sender, task = self.sender, self._sender_task
+        self.sender, self._sender_task = None, None
+        if sender is not None:
+            sender.stop()
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is not None:
+                log.error("the outbox sender failed while stepping down", exc_info=task.exception())
+        await self.leadership.release()
+        log.warning("this process stopped leading; it handles messages and waits its turn")
 
     async def defer_replies(self, channel: str, chat_id: str, replies: list[Outgoing]) -> None:
         """Replies a channel could not send now: into the outbox, kept in order."""
@@ -110,5 +142,6 @@ class Linli:
             self._sender_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender_task
+        self.leads.clear()
         await self.leadership.release()
         await self.db.dispose()

@@ -9,10 +9,15 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import storage
 from storage.engine import Database
+
+# A PostgreSQL advisory lock key for migrations, apart from the leader's (storage.leader):
+# "linlimg" in ASCII.
+MIGRATE_LOCK_KEY = 0x6C696E6C696D67
 
 
 def load_tables() -> None:
@@ -45,6 +50,12 @@ async def _run(db: Database, fn: Any, *args: str) -> None:
 
     # BEGIN IMMEDIATE on SQLite and DDL in a transaction on both: all or nothing.
     async with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several processes starting at once (webhook workers) would otherwise all find
+            # the schema behind and all migrate it. A transaction-level lock: the second
+            # waits here, then reads the version the first committed and has nothing to do.
+            # SQLite needs none: BEGIN IMMEDIATE already lets one writer in at a time.
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATE_LOCK_KEY})
         await connection.run_sync(run)
 
 

@@ -20,10 +20,11 @@ STAFF_ID = "9001"
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres_server: PostgresAdmin) -> Iterator[str]:
+def postgres_template(request: pytest.FixtureRequest) -> Iterator[str]:
     """A database holding Linli's schema, built once per run; each test gets a copy."""
+    server: PostgresAdmin = request.getfixturevalue("postgres_server")
     name = f"linli_template_{os.getpid()}"
-    url = postgres_server.create_database(name)
+    url = server.create_database(name)
 
     async def build() -> None:
         database = Database(url)
@@ -36,7 +37,7 @@ def postgres_template(postgres_server: PostgresAdmin) -> Iterator[str]:
     try:
         yield name
     finally:
-        postgres_server.drop_database(name)
+        server.drop_database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
