@@ -17,6 +17,15 @@ from tests.kit import Kit
 from tests.postgres_server import PostgresAdmin, postgres_server, postgres_url  # noqa: F401
 
 STAFF_ID = "9001"
+LAYERS = ("unit", "dialogs", "storage", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test is marked with the folder it lives in: `pytest -m dialogs` runs those."""
+    for item in items:
+        folder = item.path.parent.name
+        if folder in LAYERS:
+            item.add_marker(folder)
 
 
 @pytest.fixture(scope="session")

@@ -147,6 +147,8 @@ def _run_admin_sql(dsn: str, sql: str) -> None:
 class PostgresAdmin:
     """Creates and drops databases on a server reachable at ``admin_dsn``."""
 
+    _drops: ThreadPoolExecutor | None = None
+
     @property
     def admin_dsn(self) -> str:
         """A libpq-style DSN for the maintenance database, e.g. postgresql://postgres@h:p/postgres."""
@@ -182,7 +184,19 @@ class PostgresAdmin:
         try:
             yield url
         finally:
-            self.drop_database(name)
+            # Dropped in the background: the next test need not wait for it.
+            self._dropper().submit(self.drop_database, name)
+
+    def _dropper(self) -> ThreadPoolExecutor:
+        if self._drops is None:
+            self._drops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-drop")
+        return self._drops
+
+    def finish_drops(self) -> None:
+        """Wait for the background drops (before the server stops)."""
+        if self._drops is not None:
+            self._drops.shutdown(wait=True)
+            self._drops = None
 
 
 class ExternalPostgres(PostgresAdmin):
@@ -373,13 +387,16 @@ def postgres_server() -> Iterator[PostgresAdmin]:
     """One PostgreSQL server for the whole run (or the one named by LINLI_TEST_POSTGRES_DSN)."""
     external = os.environ.get(EXTERNAL_DSN_ENV)
     if external:
-        yield ExternalPostgres(external)
+        admin = ExternalPostgres(external)
+        yield admin
+        admin.finish_drops()
         return
     server = PostgresServer(locate_pg_bindir_or_skip())
     server.start()
     try:
         yield server
     finally:
+        server.finish_drops()
         server.stop()
 
 

@@ -787,11 +787,13 @@ def fuzz(url: str, examples: int) -> None:
         pytest.fail(f"LINLI_FUZZ_SEED={run_seed}: {fuzzer.failure}", pytrace=False)
 
 
+@pytest.mark.slow
 def test_random_conversations_sqlite(sqlite_url: str) -> None:
     fuzz(sqlite_url, EXAMPLES)
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_random_conversations_postgres(postgres_url: str) -> None:
     fuzz(postgres_url, max(EXAMPLES // 5, 5))
 

@@ -373,6 +373,7 @@ async def test_killed_mid_batch_gets_the_batch_again(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.slow
 async def test_linli_run_stops_cleanly_on_sigterm(
     fake_telegram: FakeTelegramServer, database_url: str
 ) -> None:

@@ -19,8 +19,8 @@ from bot.app import Linli
 from bot.telegram.runner import make_bot, run_telegram
 from storage.rides import Ride
 from tests.conftest import STAFF_ID
+from tests.e2e.test_telegram_e2e import Client, Linked, settings_for
 from tests.fakes.telegram_api import FakeTelegramServer, FakeUser
-from tests.test_telegram_e2e import Client, Linked, settings_for
 
 
 @pytest_asyncio.fixture

@@ -18,6 +18,8 @@ from storage.engine import Database
 from storage.leader import FENCE_KEY, LOCK_KEY, Leadership
 from tests.fakes.recording import RecordingTransport
 
+pytestmark = pytest.mark.slow  # seconds per test: outside the fast loop
+
 
 def _settings(url: str) -> Settings:
     return Settings(database_url=url, demo_data=False, _env_file=None)  # type: ignore[call-arg]

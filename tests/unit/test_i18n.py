@@ -14,7 +14,7 @@ from dialogs.i18n import LANGUAGES, catalog, guess_language, t
 from handlers.registry import Registry
 from storage.data import Role
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LITERAL_KEY = re.compile(
     r"""(?:\bt|tr|Retry|button|toast|text_step)\(\s*(?:[a-z_.]+,\s*)?"([a-z_]+\.[a-z_.]+)\""""
 )

@@ -19,6 +19,8 @@ from sqlalchemy import text
 
 from storage.engine import Database
 
+pytestmark = pytest.mark.slow  # seconds per test: outside the fast loop
+
 HOLD = 2.0  # how long the other connection keeps the write lock, seconds
 # A liveness bound, not a performance figure: before the fix the loop stopped for the
 # whole HOLD; after it, each attempt blocks it for about 20 ms.
