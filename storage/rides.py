@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Index, UniqueConstraint, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -303,6 +304,34 @@ async def claim(session: AsyncSession, *, ride_id: int, driver_user_id: int) -> 
     return ClaimResult.TAKEN if ride.status in DRIVER_HAS_RIDE else ClaimResult.CLOSED
 
 
+async def _change(
+    session: AsyncSession,
+    ride_id: int,
+    *,
+    where: Sequence[ColumnElement[bool]],
+    values: dict[str, Any],
+    event_name: str,
+    actor: int | None,
+    detail: str = "",
+) -> RideData | None:
+    """One ride transition: a conditional UPDATE of the ride (``where`` states what must
+    still be true), its event, and the ride as it is now; None if the condition no
+    longer held (someone else was first, or the ride moved on)."""
+    stmt = (
+        update(Ride)
+        .where(col(Ride.id) == ride_id, *where)
+        .values(**values, updated_at=utcnow(), version=col(Ride.version) + 1)
+    )
+    if not await changed_one(session, stmt):
+        return None
+    await event(session, ride_id, event_name, actor=actor, detail=detail)
+    return await get(session, ride_id)
+
+
+def _status_in(*statuses: RideStatus) -> ColumnElement[bool]:
+    return col(Ride.status).in_([s.value for s in statuses])
+
+
 # Which status a driver may move their ride to, from which.
 DRIVER_STEPS: dict[RideStatus, tuple[RideStatus, ...]] = {
     RideStatus.ON_THE_WAY: (RideStatus.CLAIMED,),
@@ -316,52 +345,42 @@ async def driver_step(
     session: AsyncSession, *, ride_id: int, driver_user_id: int, to: RideStatus, detail: str = ""
 ) -> RideData | None:
     """Move the driver's own ride forward; None if it is not theirs or not in a fitting state."""
-    allowed = [s.value for s in DRIVER_STEPS[to]]
-    values: dict[str, object] = {"status": to.value, "updated_at": utcnow()}
+    values: dict[str, Any] = {"status": to.value}
     if to in (RideStatus.COMPLETED, RideStatus.NO_SHOW):
         values["finished_at"] = utcnow()
-    changed = await changed_one(
+    return await _change(
         session,
-        update(Ride)
-        .where(
-            col(Ride.id) == ride_id,
-            col(Ride.driver_user_id) == driver_user_id,
-            col(Ride.status).in_(allowed),
-        )
-        .values(**values, version=col(Ride.version) + 1),
+        ride_id,
+        where=[col(Ride.driver_user_id) == driver_user_id, _status_in(*DRIVER_STEPS[to])],
+        values=values,
+        event_name=to.value,
+        actor=driver_user_id,
+        detail=detail,
     )
-    if not changed:
-        return None
-    await event(session, ride_id, to.value, actor=driver_user_id, detail=detail)
-    return await get(session, ride_id)
 
 
 async def release(
     session: AsyncSession, *, ride_id: int, driver_user_id: int, reason: str
 ) -> RideData | None:
     """The driver can't make it: the ride goes back to the group, open again."""
-    changed = await changed_one(
+    return await _change(
         session,
-        update(Ride)
-        .where(
-            col(Ride.id) == ride_id,
+        ride_id,
+        where=[
             col(Ride.driver_user_id) == driver_user_id,
-            col(Ride.status).in_([RideStatus.CLAIMED.value, RideStatus.ON_THE_WAY.value]),
-        )
-        .values(
-            status=RideStatus.POSTED.value,
-            driver_user_id=None,
-            claimed_at=None,
-            announced_at=utcnow(),
-            escalated_at=None,
-            updated_at=utcnow(),
-            version=col(Ride.version) + 1,
-        ),
+            _status_in(RideStatus.CLAIMED, RideStatus.ON_THE_WAY),
+        ],
+        values={
+            "status": RideStatus.POSTED.value,
+            "driver_user_id": None,
+            "claimed_at": None,
+            "announced_at": utcnow(),
+            "escalated_at": None,
+        },
+        event_name="released",
+        actor=driver_user_id,
+        detail=reason,
     )
-    if not changed:
-        return None
-    await event(session, ride_id, "released", actor=driver_user_id, detail=reason)
-    return await get(session, ride_id)
 
 
 async def cancel(
@@ -372,45 +391,39 @@ async def cancel(
     if ride is None or ride.status not in ACTIVE_RIDE:
         return None
     late = ride.status in DRIVER_HAS_RIDE and ride.pickup_at - utcnow() < LATE_CANCEL
-    changed = await changed_one(
+    return await _change(
         session,
-        update(Ride)
-        .where(col(Ride.id) == ride_id, col(Ride.status).in_([s.value for s in ACTIVE_RIDE]))
-        .values(
-            status=RideStatus.CANCELLED.value,
-            cancel_reason=reason[:200],
-            late_cancel=late,
-            finished_at=utcnow(),
-            updated_at=utcnow(),
-            version=col(Ride.version) + 1,
-        ),
+        ride_id,
+        where=[_status_in(*ACTIVE_RIDE)],
+        values={
+            "status": RideStatus.CANCELLED.value,
+            "cancel_reason": reason[:200],
+            "late_cancel": late,
+            "finished_at": utcnow(),
+        },
+        event_name="cancelled",
+        actor=by_user_id,
+        detail=reason,
     )
-    if not changed:
-        return None
-    await event(session, ride_id, "cancelled", actor=by_user_id, detail=reason)
-    return await get(session, ride_id)
 
 
 async def assign(
     session: AsyncSession, *, ride_id: int, driver_user_id: int, staff_user_id: int
 ) -> RideData | None:
     """Staff give an open ride to a driver directly."""
-    changed = await changed_one(
+    return await _change(
         session,
-        update(Ride)
-        .where(col(Ride.id) == ride_id, col(Ride.status) == RideStatus.POSTED.value)
-        .values(
-            status=RideStatus.CLAIMED.value,
-            driver_user_id=driver_user_id,
-            claimed_at=utcnow(),
-            updated_at=utcnow(),
-            version=col(Ride.version) + 1,
-        ),
+        ride_id,
+        where=[_status_in(RideStatus.POSTED)],
+        values={"status": RideStatus.CLAIMED.value, "driver_user_id": driver_user_id, "claimed_at": utcnow()},
+        event_name="assigned",
+        actor=staff_user_id,
+        detail=str(driver_user_id),
     )
-    if not changed:
-        return None
-    await event(session, ride_id, "assigned", actor=staff_user_id, detail=str(driver_user_id))
-    return await get(session, ride_id)
+
+
+def _rider_or_booker(user_id: int) -> ColumnElement[bool]:
+    return or_(col(Ride.booker_user_id) == user_id, col(Ride.rider_user_id) == user_id)
 
 
 async def rate(
@@ -419,21 +432,15 @@ async def rate(
     """The rider (or booker) rates a completed ride once."""
     if not 1 <= rating <= 5:
         return None
-    changed = await changed_one(
+    return await _change(
         session,
-        update(Ride)
-        .where(
-            col(Ride.id) == ride_id,
-            col(Ride.status) == RideStatus.COMPLETED.value,
-            col(Ride.rating).is_(None),
-            or_(col(Ride.booker_user_id) == rater_user_id, col(Ride.rider_user_id) == rater_user_id),
-        )
-        .values(rating=rating, rating_comment=comment[:500], updated_at=utcnow()),
+        ride_id,
+        where=[_status_in(RideStatus.COMPLETED), col(Ride.rating).is_(None), _rider_or_booker(rater_user_id)],
+        values={"rating": rating, "rating_comment": comment[:500]},
+        event_name="rated",
+        actor=rater_user_id,
+        detail=str(rating),
     )
-    if not changed:
-        return None
-    await event(session, ride_id, "rated", actor=rater_user_id, detail=str(rating))
-    return await get(session, ride_id)
 
 
 async def comment(session: AsyncSession, *, ride_id: int, rater_user_id: int, text: str) -> bool:
@@ -442,7 +449,7 @@ async def comment(session: AsyncSession, *, ride_id: int, rater_user_id: int, te
         update(Ride)
         .where(
             col(Ride.id) == ride_id,
-            or_(col(Ride.booker_user_id) == rater_user_id, col(Ride.rider_user_id) == rater_user_id),
+            _rider_or_booker(rater_user_id),
             col(Ride.rating).is_not(None),
         )
         .values(rating_comment=text[:500]),
@@ -458,16 +465,15 @@ async def mark_announced(session: AsyncSession, ride_id: int, *, escalated: bool
 
 async def expire(session: AsyncSession, ride_id: int) -> bool:
     """An open ride whose time has long passed: nobody is coming any more."""
-    expired = await changed_one(
+    expired = await _change(
         session,
-        update(Ride)
-        .where(col(Ride.id) == ride_id, col(Ride.status) == RideStatus.POSTED.value)
-        .values(status=RideStatus.EXPIRED.value, finished_at=utcnow(), updated_at=utcnow()),
+        ride_id,
+        where=[_status_in(RideStatus.POSTED)],
+        values={"status": RideStatus.EXPIRED.value, "finished_at": utcnow()},
+        event_name="expired",
+        actor=None,
     )
-    if expired:
-        await event(session, ride_id, "expired")
-        return True
-    return False
+    return expired is not None
 
 
 async def for_person(session: AsyncSession, user_id: int, *, limit: int = 10) -> list[RideData]:
