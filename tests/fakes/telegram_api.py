@@ -1222,9 +1222,7 @@ class FakeTelegramServer:
         if quota is not None:
             if quota[0] <= 0:
                 self.send_log.append(("429", chat_id))
-                raise ApiError(
-                    429, f"Too Many Requests: retry after {quota[1]}", {"retry_after": quota[1]}
-                )
+                raise ApiError(429, f"Too Many Requests: retry after {quota[1]}", {"retry_after": quota[1]})
             quota[0] -= 1
         try:
             self._window_check(chat_id)
