@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from bot.settings import Settings
 from dialogs import notify
@@ -21,8 +22,9 @@ from handlers.registry import Registry
 from scheduler import housekeeping
 from scheduler.delivery import Transport
 from scheduler.jobs import Jobs
+from scheduler.ratelimit import RateLimiter
 from scheduler.sender import OutboxSender
-from storage import demo, schema
+from storage import demo, schema, updates
 from storage.engine import Database
 from storage.leader import Leadership
 
@@ -47,6 +49,9 @@ class Linli:
             staff_ids=settings.admin_ids,
             on_scheduled=self.jobs.schedule,
         )
+        # One limiter for the outbox sender and a channel's direct replies, so that
+        # together they stay within the platform's limits (in this process).
+        self.limiter = RateLimiter(time.monotonic)
         self.sender: OutboxSender | None = None
         self._sender_task: asyncio.Task[None] | None = None
         self.leadership = Leadership(self.db)
@@ -77,7 +82,7 @@ class Linli:
             return True
         if not await self.leadership.try_acquire():
             return False
-        self.sender = OutboxSender(self.db, self._transports)
+        self.sender = OutboxSender(self.db, self._transports, limiter=self.limiter)
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
         await self.jobs.rebuild()
         self.jobs.start()
@@ -120,11 +125,27 @@ class Linli:
         await self.leadership.release()
         log.warning("this process stopped leading; it handles messages and waits its turn")
 
-    async def defer_replies(self, channel: str, chat_id: str, replies: list[Outgoing]) -> None:
-        """Replies a channel could not send now: into the outbox, kept in order."""
+    async def defer_replies(
+        self,
+        channel: str,
+        chat_id: str,
+        replies: list[Outgoing],
+        *,
+        answered: str | None = None,
+        is_group: bool = False,
+    ) -> None:
+        """Replies a channel could not send now: into the outbox, kept in order.
+
+        ``answered``: the update these replies answer. Its stored copy is dropped in the
+        same transaction, so a redelivery of the update cannot send them a second time.
+        """
         async with self.db.transaction() as session:
             for reply in replies:
-                await notify.to_chat(session, channel=channel, chat_id=chat_id, message=reply, kind="reply")
+                await notify.to_chat(
+                    session, channel=channel, chat_id=chat_id, message=reply, kind="reply", is_group=is_group
+                )
+            if answered is not None:
+                await updates.forget_replies_for(session, [answered])
 
     def wake_sender(self) -> None:
         if self.sender is not None:

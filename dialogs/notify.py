@@ -81,8 +81,10 @@ async def to_group(
     )
 
 
-async def to_chat(session: AsyncSession, *, channel: str, chat_id: str, message: Outgoing, kind: str) -> bool:
+async def to_chat(
+    session: AsyncSession, *, channel: str, chat_id: str, message: Outgoing, kind: str, is_group: bool = False
+) -> bool:
     """Queue a message for a chat by its id (answers a channel could not send at once)."""
     return await outbox.enqueue(
-        session, channel=channel, chat_id=chat_id, payload=message.to_dict(), kind=kind
+        session, channel=channel, chat_id=chat_id, payload=message.to_dict(), kind=kind, is_group=is_group
     )

@@ -35,6 +35,11 @@ from dataclasses import dataclass, field
 Clock = Callable[[], float]
 
 
+def limiter_key(channel: str, chat_id: str) -> str:
+    """The key a chat has in the limiter, the same for direct replies and the outbox."""
+    return f"{channel}:{chat_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """At most ``limit`` sends in any ``seconds``-long window."""
@@ -115,14 +120,20 @@ class RateLimiter:
         self._prune(now)
         return self._global_delay(now)
 
-    def delay_for(self, chat_key: str, is_group: bool) -> float:
-        """Seconds until a message to this chat may go; 0.0 means now."""
+    def delay_for(self, chat_key: str, is_group: bool, *, chat_window: bool = True) -> float:
+        """Seconds until a message to this chat may go; 0.0 means now.
+
+        ``chat_window=False`` leaves out the chat's own window (the overall limit and
+        any 429 hold still count): for a reply to a person who waits for each answer.
+        """
         now = self._clock()
         self._prune(now)
         delay = self._global_delay(now)
         chat = self._chats.get(chat_key)
         if chat is not None:
-            delay = max(delay, chat.hold_until - now, chat.window.wait(chat.log, now))
+            delay = max(delay, chat.hold_until - now)
+            if chat_window:
+                delay = max(delay, chat.window.wait(chat.log, now))
         return max(0.0, delay)
 
     def record(self, chat_key: str, is_group: bool) -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from scheduler.delivery import PermanentFailure, RecipientGone, RetryLater, Transport
-from scheduler.ratelimit import RateLimiter
+from scheduler.ratelimit import RateLimiter, limiter_key
 from storage import outbox, users
 from storage.engine import Database
 from storage.models import utcnow
@@ -383,7 +383,7 @@ class OutboxSender:
 
 
 def _limiter_key(key: ChatKey) -> str:
-    return f"{key[0]}:{key[1]}"
+    return limiter_key(*key)
 
 
 class _ByChannel:

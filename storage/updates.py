@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.dialect import changed_count, changed_one, is_postgres
-from storage.models import ProcessedUpdate, utcnow
+from storage.models import OutboxMessage, ProcessedUpdate, utcnow
 
 # Built once: this runs for every update, and a prebuilt Core statement skips
 # SQLAlchemy's per-call construction and cache-key work.
@@ -85,3 +85,22 @@ async def prune(session: AsyncSession, older_than: datetime) -> int:
     return await changed_count(
         session, delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < older_than)
     )
+
+
+async def replies_waiting(session: AsyncSession, *, channel: str, chat_id: str) -> bool:
+    """Whether replies to this chat still wait in the outbox (pending, incl. in delivery).
+
+    A channel that moved a chat's replies to the outbox sends that chat's later replies
+    there too while this is true, so they cannot overtake the earlier ones.
+    """
+    stmt = (
+        select(col(OutboxMessage.id))
+        .where(
+            col(OutboxMessage.status) == "pending",
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.chat_id) == chat_id,
+            col(OutboxMessage.kind) == "reply",
+        )
+        .limit(1)
+    )
+    return (await session.execute(stmt)).first() is not None

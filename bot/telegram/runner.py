@@ -1,11 +1,16 @@
-"""Telegram long polling: start-up, command menus, and a crash-safe update loop.
+"""Telegram long polling: start-up, command menus, and a crash-safe, fair update loop.
 
-Updates are confirmed only after they were handled: the next ``getUpdates`` carries
-``offset = last update_id + 1`` once the whole batch is done. A process killed
-mid-batch gets the batch again after a restart, and the handler's idempotency (the
-update id is claimed in the same transaction as its effects) makes that harmless.
-aiogram's own polling is not used because it confirms updates before handling them
-when they run as tasks.
+Updates are confirmed only after they were handled: ``getUpdates`` carries as its
+``offset`` the lowest update not yet handled, so a process killed mid-way gets every
+unhandled update again after a restart, and the handler's idempotency (the update id
+is claimed in the same transaction as its effects) makes that harmless. aiogram's own
+polling is not used because it confirms updates before handling them when they run as
+tasks.
+
+Fairness: the poller feeds one queue per chat and keeps fetching while they drain, so
+one person's backlog does not hold up everyone else. A direct reply waits at most
+``MAX_REPLY_WAIT`` for the rate limiter it shares with the outbox sender; beyond that
+it goes to the outbox, which delivers it at the chat's pace.
 
 Everything a person sees is decided in handlers/ and dialogs/; this module only
 converts, forwards and renders.
@@ -18,6 +23,7 @@ import contextlib
 import logging
 import re
 import signal
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -51,16 +57,25 @@ from bot.telegram.transport import TelegramTransport
 from dialogs.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from dialogs.messages import ChatKind, Outgoing
 from scheduler.delivery import Transport
+from scheduler.ratelimit import limiter_key
 from storage import updates, users
 from storage.data import Role
 
 log = logging.getLogger("linli.telegram")
 
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-# Chats handled at once within a batch; one chat's updates always run one after another.
+# Updates handled at once; one chat's updates always run one after another.
 CHAT_CONCURRENCY = 16
-# Waiting out a 429 on a direct reply holds up that chat only; beyond this we give up.
-MAX_REPLY_RETRY_AFTER = 30.0
+# How long a direct reply may wait for the rate limiter (or a 429) before it goes to the
+# outbox instead. The wait holds up that chat's next updates and the offset confirmation.
+MAX_REPLY_WAIT = 1.0
+# A chat with this many updates queued behind the one in hand is held to its own
+# window (1/s, short bursts); below it, replies go at the person's own pace.
+FLOOD_BACKLOG = 3
+# getUpdates' limit; also how far past the oldest unhandled update the poller can see.
+FETCH_LIMIT = 100
+# While updates are in flight, how often to look for new ones (each look re-reads them).
+BUSY_POLL = 0.1
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 
 T = TypeVar("T")
@@ -221,9 +236,23 @@ async def _staff(app: Linli) -> list[tuple[int, frozenset[Role], str]]:
 # -- polling -------------------------------------------------------------------------------
 
 
+class _Defer(Exception):
+    """A direct reply would wait longer than allowed: it goes to the outbox instead."""
+
+
 class Poller:
-    """The getUpdates loop. A batch is confirmed by asking for the next one, after it was
-    handled: chats concurrently (bounded), each chat's updates strictly in order."""
+    """The getUpdates loop, feeding one queue per chat.
+
+    Each chat's updates are handled strictly in order, by one worker per chat; different
+    chats run concurrently, at most ``concurrency`` updates at once. The poller keeps
+    fetching while workers run, so one busy chat does not hold up everyone else.
+
+    Crash safety: Telegram's ``offset`` confirms every update below it, so the offset
+    sent is the lowest update not yet handled (the watermark). Updates above it that
+    were handled already come back in the next fetch and are skipped; after a crash
+    they come back to a new process, whose handler answers them from the stored copy
+    (or with nothing, once the answer was delivered, see ``_mark_answered``).
+    """
 
     def __init__(
         self,
@@ -233,60 +262,148 @@ class Poller:
         *,
         bot_username: str | None,
         concurrency: int = CHAT_CONCURRENCY,
+        max_reply_wait: float = MAX_REPLY_WAIT,
     ) -> None:
         self.app = app
         self.bot = bot
         self.stop = stop
         self.bot_username = bot_username
         self.concurrency = concurrency
+        self.max_reply_wait = max_reply_wait
         self.timeout = app.settings.polling_timeout
+        self.limiter = app.limiter
+        self._slots = asyncio.Semaphore(concurrency)
+        self._queues: dict[int | str, deque[Update]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+        self._pending: set[int] = set()  # fetched, not yet handled
+        self._next: int | None = None  # one above the highest update fetched
+        self._progress = asyncio.Event()
+        # Chats whose replies went to the outbox: later ones follow them there, in order,
+        # until the outbox holds none for that chat.
+        self._deferred_chats: set[int] = set()
+        self._answered: list[str] = []
+        self._flush: asyncio.Task[None] | None = None
+
+    # The offset to send: everything below it was handled.
+    def watermark(self) -> int | None:
+        return min(self._pending) if self._pending else self._next
 
     async def run(self) -> None:
-        offset: int | None = None
         backoff = Backoff()
         log.info("telegram: polling (timeout %ss)", self.timeout)
-        while not self.stop.is_set():
-            try:
-                batch = await self._fetch(offset)
-            except TelegramUnauthorizedError:
-                log.error("telegram: the token was rejected (401); stopping")
-                raise
-            except TelegramConflictError as e:
-                delay = backoff.next()
-                log.warning(
-                    "telegram: 409 Conflict, another poller uses this token (%s); retrying in %.1fs", e, delay
-                )
-                await _sleep_unless(self.stop, delay)
-                continue
-            except TelegramRetryAfter as e:
-                log.warning("telegram: getUpdates flood wait %ss", e.retry_after)
-                await _sleep_unless(self.stop, e.retry_after)
-                continue
-            except Exception as e:  # network, 5xx, undecodable answers: all pass with time
-                delay = backoff.next()
-                log.warning(
-                    "telegram: getUpdates failed (%s: %s); retrying in %.1fs", type(e).__name__, e, delay
-                )
-                await _sleep_unless(self.stop, delay)
-                continue
-            backoff.reset()
-            if batch is None:
-                break  # stopped while waiting
-            if batch:
-                await self.handle_batch(batch)
-                # Every answer of the batch went out: none needs repeating after a crash.
-                await self.app.handler.answered([f"{CHANNEL}:{u.update_id}" for u in batch])
-                offset = batch[-1].update_id + 1
+        try:
+            while not self.stop.is_set():
+                busy = bool(self._pending)
+                try:
+                    # With updates in flight Telegram answers at once (they are still
+                    # unconfirmed), so a long poll would not wait anyway.
+                    batch = await self._fetch(self.watermark(), 0 if busy else self.timeout)
+                except TelegramUnauthorizedError:
+                    log.error("telegram: the token was rejected (401); stopping")
+                    raise
+                except TelegramConflictError as e:
+                    delay = backoff.next()
+                    log.warning(
+                        "telegram: 409 Conflict, another poller uses this token (%s); retrying in %.1fs",
+                        e,
+                        delay,
+                    )
+                    await _sleep_unless(self.stop, delay)
+                    continue
+                except TelegramRetryAfter as e:
+                    log.warning("telegram: getUpdates flood wait %ss", e.retry_after)
+                    await _sleep_unless(self.stop, e.retry_after)
+                    continue
+                except Exception as e:  # network, 5xx, undecodable answers: all pass with time
+                    delay = backoff.next()
+                    log.warning(
+                        "telegram: getUpdates failed (%s: %s); retrying in %.1fs", type(e).__name__, e, delay
+                    )
+                    await _sleep_unless(self.stop, delay)
+                    continue
+                backoff.reset()
+                if batch is None:
+                    break  # stopped while waiting
+                self.feed(batch)
+                await self._until_worth_fetching()
+            # Stopping: the updates being handled finish; those still queued are not
+            # confirmed and come again to the next process.
+            if self._workers:
+                await asyncio.wait(set(self._workers))
+        finally:
+            for task in self._workers:
+                task.cancel()
+            if self._workers:
+                await asyncio.wait(set(self._workers))
+            if self._flush is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._flush
+        offset = self.watermark()
         if offset is not None:
             await self._confirm(offset)
 
-    async def _fetch(self, offset: int | None) -> list[Update] | None:
+    def feed(self, batch: Sequence[Update]) -> None:
+        """Queue the updates not seen before, each behind its chat's earlier ones."""
+        for update in batch:
+            if self._next is not None and update.update_id < self._next:
+                continue  # in hand already, or handled and not yet confirmed
+            self._next = update.update_id + 1
+            self._pending.add(update.update_id)
+            key = _chat_key(update)
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = deque()
+                task = asyncio.create_task(self._work(key, queue), name=f"telegram-chat-{key}")
+                self._workers.add(task)
+                task.add_done_callback(self._workers.discard)
+            queue.append(update)
+
+    async def _work(self, key: int | str, queue: deque[Update]) -> None:
+        try:
+            while queue and not self.stop.is_set():
+                update = queue[0]
+                async with self._slots:
+                    await self.handle_update(update)
+                queue.popleft()
+                self._pending.discard(update.update_id)
+                self._progress.set()
+        finally:
+            if self._queues.get(key) is queue:
+                del self._queues[key]
+            self._progress.set()
+
+    async def _until_worth_fetching(self) -> None:
+        """Wait until another fetch can bring something new.
+
+        Every fetch returns the unconfirmed updates again, so while some are in flight
+        fetching is paced: at once when nothing is in flight (a real long poll follows)
+        or when half the window has room, otherwise every ``BUSY_POLL`` seconds while
+        there is room at all (a chat stuck on one update leaves the rest usable).
+        """
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time() + BUSY_POLL
+        while self._pending and not self.stop.is_set():
+            offset, top = self.watermark(), self._next
+            assert offset is not None
+            assert top is not None
+            room = FETCH_LIMIT - (top - offset)
+            now = loop.time()
+            if room >= FETCH_LIMIT // 2 or (room > 0 and now >= next_poll):
+                return
+            if now >= next_poll:  # the window is full: only progress helps
+                next_poll = now + BUSY_POLL
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), next_poll - now)
+
+    async def _fetch(self, offset: int | None, wait: int) -> list[Update] | None:
         """The next batch, or None if we were stopped while the long poll was waiting."""
-        request_timeout = int(self.bot.session.timeout + self.timeout)
+        request_timeout = int(self.bot.session.timeout + wait)
         poll = asyncio.ensure_future(
             self.bot.get_updates(
                 offset=offset,
-                timeout=self.timeout,
+                limit=FETCH_LIMIT,
+                timeout=wait,
                 allowed_updates=ALLOWED_UPDATES,
                 request_timeout=request_timeout,
             )
@@ -307,26 +424,32 @@ class Poller:
         return sorted(poll.result(), key=lambda u: u.update_id)
 
     async def _confirm(self, offset: int) -> None:
-        """Confirm the last handled batch on the way out, so a restart does not redo it."""
+        """Confirm what was handled on the way out, so a restart does not redo it."""
         try:
             await self.bot.get_updates(offset=offset, limit=1, timeout=0, request_timeout=5)
-        except Exception as e:  # harmless: the batch is then redelivered and deduplicated
+        except Exception as e:  # harmless: those updates are then redelivered and deduplicated
             log.info("telegram: could not confirm up to %s on exit (%s)", offset, e)
 
     async def handle_batch(self, batch: Sequence[Update]) -> None:
-        by_chat: dict[int | str, list[Update]] = {}
-        for update in batch:
-            by_chat.setdefault(_chat_key(update), []).append(update)
-        limit = asyncio.Semaphore(self.concurrency)
+        """Handle these updates as the poller would (chats concurrently) and wait for them."""
+        self.feed(batch)
+        while self._workers:
+            await asyncio.wait(set(self._workers))
 
-        async def run_chat(items: list[Update]) -> None:
-            async with limit:
-                for update in items:
-                    await self.handle_update(update)
+    def _mark_answered(self, update_key: str) -> None:
+        """The update's answer was delivered: a redelivery must not send it again.
 
-        async with asyncio.TaskGroup() as group:
-            for items in by_chat.values():
-                group.create_task(run_chat(items))
+        Written right after the replies went out, long before the offset is confirmed;
+        marks are batched into one transaction while the previous one commits.
+        """
+        self._answered.append(update_key)
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.create_task(self._flush_answered(), name="telegram-answered")
+
+    async def _flush_answered(self) -> None:
+        while self._answered:
+            keys, self._answered = self._answered, []
+            await self.app.handler.answered(keys)
 
     async def handle_update(self, update: Update) -> None:
         """Handle one update; never raises, so one bad update cannot stall the rest."""
@@ -360,7 +483,7 @@ class Poller:
                 and not any(r.edit_ref == incoming.message_ref for r in replies)
             ):
                 await self._mark_pressed(query)
-            await self._reply(chat_id, replies)
+            await self._reply(chat_id, replies, incoming.update_key)
         except Exception:
             log.exception("telegram: update %s failed", update.update_id)
 
@@ -403,21 +526,77 @@ class Poller:
             # "not modified" on a redelivered press, or a message too old to edit.
             log.debug("telegram: marking %s as pressed: %s", message.message_id, e)
 
-    async def _reply(self, chat_id: int, replies: list[Outgoing]) -> None:
+    async def _reply(self, chat_id: int, replies: list[Outgoing], update_key: str | None = None) -> None:
+        """Send the replies now, or put them in the outbox when this chat would have to wait.
+
+        Once delivered (or in the outbox), the update is marked answered, so a redelivery
+        after a crash sends nothing; the outbox enqueue clears the copy in its own
+        transaction. What stays open is the moment between Telegram accepting a reply
+        and the mark committing: a crash exactly then repeats that update's replies.
+        """
+        if not replies:
+            return
+        if chat_id in self._deferred_chats and not await self._outbox_clear(chat_id):
+            await self._defer(chat_id, replies, update_key)
+            return
         for index, reply in enumerate(replies):
             try:
                 if not await self._send_reply(chat_id, reply):
-                    return
-            except (TelegramRetryAfter, TelegramNetworkError, TelegramServerError) as e:
-                # Telegram is struggling: the rest goes through the outbox, which keeps
-                # retrying at the right pace, rather than being lost with this batch.
-                log.warning("telegram: reply to %s deferred to the outbox: %s", chat_id, e)
-                await self.app.defer_replies(CHANNEL, str(chat_id), replies[index:])
+                    break  # the chat is gone: nothing left to deliver
+            except (_Defer, TelegramRetryAfter, TelegramNetworkError, TelegramServerError) as e:
+                # The chat must wait, or Telegram is struggling: the rest goes through the
+                # outbox, which keeps retrying at the right pace, and the chat's later
+                # replies follow it there so they stay in order.
+                log.info("telegram: reply to %s deferred to the outbox: %s", chat_id, e or "rate limit")
+                await self._defer(chat_id, replies[index:], update_key)
                 return
+        if update_key is not None:
+            self._mark_answered(update_key)
+
+    async def _defer(self, chat_id: int, replies: list[Outgoing], update_key: str | None) -> None:
+        self._deferred_chats.add(chat_id)
+        await self.app.defer_replies(
+            CHANNEL, str(chat_id), replies, answered=update_key, is_group=chat_id < 0
+        )
+
+    async def _outbox_clear(self, chat_id: int) -> bool:
+        """True (and the chat is direct again) once the outbox holds no reply for it."""
+        async with self.app.db.transaction() as session:
+            waiting = await updates.replies_waiting(session, channel=CHANNEL, chat_id=str(chat_id))
+        if not waiting:
+            self._deferred_chats.discard(chat_id)
+        return not waiting
+
+    async def _turn(self, chat_id: int, deadline: float) -> None:
+        """Wait until the rate limiter lets a message to this chat go, and count it;
+        _Defer if that would be after ``deadline``.
+
+        The outbox sender shares the limiter, so both stay within the overall limit and
+        the outbox spaces its messages after direct replies. The chat's own window
+        (1/s, short bursts) holds back a chat with ``FLOOD_BACKLOG`` or more updates
+        queued behind this one, a person writing faster than they are answered; a
+        person who waits for each answer is answered at once, at their own pace (a
+        quick tap while the last answer is still going out is not a flood). A 429
+        hold applies to both.
+        """
+        key, is_group = limiter_key(CHANNEL, str(chat_id)), chat_id < 0
+        loop = asyncio.get_running_loop()
+        while True:
+            queue = self._queues.get(chat_id)
+            backlog = queue is not None and len(queue) > FLOOD_BACKLOG
+            delay = self.limiter.delay_for(key, is_group, chat_window=backlog)
+            if delay <= 0:
+                break
+            if loop.time() + delay > deadline:
+                raise _Defer(f"the chat may get its next message in {delay:.1f}s")
+            await asyncio.sleep(delay)
+        self.limiter.record(key, is_group)
 
     async def _send_reply(self, chat_id: int, reply: Outgoing) -> bool:
-        """Send one reply, riding out short waits; False when the chat is gone."""
+        """Send one reply within ``max_reply_wait``; False when the chat is gone."""
+        deadline = asyncio.get_running_loop().time() + self.max_reply_wait
         for attempt in (1, 2, 3):
+            await self._turn(chat_id, deadline)
             try:
                 await render.send_one(self.bot, chat_id, reply)
                 return True
@@ -425,9 +604,10 @@ class Poller:
                 log.info("telegram: chat %s is gone (%s); replies dropped", chat_id, e)
                 return False
             except TelegramRetryAfter as e:
-                if attempt == 3 or e.retry_after > MAX_REPLY_RETRY_AFTER:
+                # Held in the limiter: the next _turn waits it out or defers.
+                self.limiter.penalise(limiter_key(CHANNEL, str(chat_id)), e.retry_after)
+                if attempt == 3:
                     raise
-                await asyncio.sleep(e.retry_after)
             except (TelegramNetworkError, TelegramServerError):
                 if attempt == 3:
                     raise

@@ -15,6 +15,7 @@ import pytest
 
 from storage import users
 from storage.engine import Database
+from storage.models import ProcessedUpdate
 from tests.fakes.telegram_api import FakeTelegramServer, SentMessage
 
 pytestmark = pytest.mark.slow
@@ -125,5 +126,57 @@ async def test_sigkill_mid_onboarding_then_resume(
             )
         assert me.onboarded and me.language == "zh" and me.display_name == "王奶奶"
         assert me.community_id is not None and me.building_id is not None
+    finally:
+        await db.dispose()
+
+
+async def test_sigkill_after_one_reply_went_out_does_not_send_it_again(
+    fake_telegram: FakeTelegramServer, database_url: str, tmp_path: Path
+) -> None:
+    """Two people in one getUpdates batch; Bob's answer hangs, and Linli is killed after
+    Alice's went out. Bob's update is older, so Alice's is not confirmed either (the
+    offset stops at the oldest update in hand): on restart both come again. Alice gets
+    nothing more, Bob his answer, once."""
+    tg = fake_telegram
+    log = tmp_path / "linli.log"
+    alice = tg.user(4242, "Alice", language_code="en")
+    bob = tg.user(4343, "Bob", language_code="en")
+    stall = tg.stall("sendMessage", chat_id=bob.id)
+    # Queued before Linli starts, so its first getUpdates returns both.
+    second = tg.send_text(bob, "/help")
+    first = tg.send_text(alice, "/help")
+
+    async with linli_process(tg, database_url, log) as proc:
+        await tg.wait_for_text(alice, "Commands:", timeout=60)
+        async with asyncio.timeout(30):
+            await stall.arrived.wait()
+        # Alice's answer is marked delivered right after it went out (the batch is not
+        # confirmed: Bob's update is still in hand). Killed once that mark is written.
+        await wait_answered(database_url, f"telegram:{first['update_id']}")
+        assert first["update_id"] in [u["update_id"] for u in tg.pending_updates]
+        await kill(proc, tg)
+
+    async with linli_process(tg, database_url, log) as proc:
+        await tg.wait_for_text(bob, "Commands:", timeout=60)
+        await tg.wait_confirmed(second, timeout=30)
+        await tg.wait_confirmed(first, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        await proc.wait()
+    assert tg.deliveries.count(first["update_id"]) >= 2  # it did come again
+    assert len(tg.messages_to(alice)) == 1, tg.describe(alice)
+    assert len(tg.messages_to(bob)) == 1, tg.describe(bob)
+
+
+async def wait_answered(database_url: str, key: str) -> None:
+    """Until the stored copy of this update's answer is gone (delivered)."""
+    db = Database(database_url)
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                async with db.transaction() as session:
+                    row = await session.get(ProcessedUpdate, key)
+                    if row is not None and row.replies is None:
+                        return
+                await asyncio.sleep(0.02)
     finally:
         await db.dispose()

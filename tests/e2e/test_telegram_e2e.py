@@ -360,12 +360,15 @@ async def test_killed_mid_batch_gets_the_batch_again(
             await task
 
         stop = asyncio.Event()
+        restarted = len(tg.deliveries)
         task = asyncio.create_task(run_telegram(Linli(settings), bot=bot, stop=stop))
         await tg.wait_for_text(alice, "同意")
         await tg.wait_confirmed(start)
         stop.set()
         await task
-        assert tg.deliveries.count(start["update_id"]) == 2
+        # The poller re-reads unconfirmed updates while it handles them; what matters is
+        # that the new process got it again and answered it once.
+        assert start["update_id"] in tg.deliveries[restarted:]
         assert len(tg.messages_to(alice)) == 1
     finally:
         task.cancel()

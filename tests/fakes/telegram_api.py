@@ -703,6 +703,10 @@ class FakeTelegramServer:
         self.global_limit: tuple[int, float] = (30, 1.0)
         self._flood_chat: dict[int, deque[float]] = {}
         self._flood_global: deque[float] = deque()
+        # Counting limits (see limit_chat): chat id -> [messages still allowed, retry_after].
+        self._quotas: dict[int, list[int]] = {}
+        # Every message the bot tried to send, in order: ("sent" | "429", chat id).
+        self.send_log: list[tuple[str, int]] = []
 
         # Update queue and long polling.
         self._queue: list[_QueuedUpdate] = []
@@ -1199,7 +1203,35 @@ class FakeTelegramServer:
             return ApiError(rule["status"], rule["description"], params)
         return None
 
+    def limit_chat(self, chat: ChatRef, *, allow: int, retry_after: int = 1) -> None:
+        """Counting, not timing: the next ``allow`` messages to this chat go through, every
+        one after that gets 429 with ``retry_after`` until ``unlimit_chat``. Deterministic
+        whatever the machine's speed; ``send_log`` shows what was refused, in order."""
+        self._quotas[_chat_id_of(chat)] = [allow, retry_after]
+
+    def unlimit_chat(self, chat: ChatRef) -> None:
+        self._quotas.pop(_chat_id_of(chat), None)
+
+    def refused(self, chat: ChatRef) -> int:
+        """How many messages to this chat got 429 (from limit_chat or enforce_limits)."""
+        chat_id = _chat_id_of(chat)
+        return sum(1 for what, c in self.send_log if what == "429" and c == chat_id)
+
     def _flood_check(self, chat_id: int) -> None:
+        quota = self._quotas.get(chat_id)
+        if quota is not None:
+            if quota[0] <= 0:
+                self.send_log.append(("429", chat_id))
+                raise ApiError(429, f"Too Many Requests: retry after {quota[1]}", {"retry_after": quota[1]})
+            quota[0] -= 1
+        try:
+            self._window_check(chat_id)
+        except ApiError:
+            self.send_log.append(("429", chat_id))
+            raise
+        self.send_log.append(("sent", chat_id))
+
+    def _window_check(self, chat_id: int) -> None:
         now = self.clock()
         chat_type = self._chat(chat_id)["type"]
         per_chat = self.private_limit if chat_type == "private" else self.group_limit

@@ -455,6 +455,30 @@ async def test_flood_limits(tg: FakeTelegramServer, bot: Bot, alice: FakeUser) -
     assert tg.sent[-1].text == "fastest"
 
 
+async def test_chat_quota_counts_not_time(tg: FakeTelegramServer, bot: Bot, alice: FakeUser) -> None:
+    bob = tg.user(2002, "Bob")
+    tg.limit_chat(alice, allow=2, retry_after=3)
+    await bot.send_message(alice.id, "1")
+    await bot.send_message(alice.id, "2")
+    for _ in range(2):  # refused however long the bot waits: it is a count
+        with pytest.raises(TelegramRetryAfter) as exc:
+            await bot.send_message(alice.id, "3")
+        assert exc.value.retry_after == 3
+    await bot.send_message(bob.id, "others are not limited")
+    tg.unlimit_chat(alice)
+    await bot.send_message(alice.id, "3")
+    assert [m.text for m in tg.messages_to(alice)] == ["1", "2", "3"]
+    assert tg.refused(alice) == 2
+    assert tg.send_log == [
+        ("sent", alice.id),
+        ("sent", alice.id),
+        ("429", alice.id),
+        ("429", alice.id),
+        ("sent", bob.id),
+        ("sent", alice.id),
+    ]
+
+
 async def test_dispatcher_round_trip(tg: FakeTelegramServer, bot: Bot, alice: FakeUser) -> None:
     dp = Dispatcher()
     ping = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="ping", callback_data="ping")]])
