@@ -38,6 +38,7 @@ from storage.engine import Database
 from storage.models import utcnow
 from storage.rides import ClaimResult, NewRide
 from storage.schema import create_schema
+from tests.storage.test_ride_claim_race import announce_delivered
 
 GROUP = "-100900"
 _ids = itertools.count(1)
@@ -118,6 +119,8 @@ async def bench(url: str, label: str, claimers: int, count: int) -> None:
             outcomes[await rides.claim(session, ride_id=storage_rides[r], driver_user_id=driver_ids[c])] += 1
 
     handler = Handler(db, Registry.build(FEATURES))
+    # A claim counts only when pressed on the ride's post, as delivered to the group.
+    posts = await announce_delivered(db, handler_rides)
 
     async def handled(r: int, c: int) -> None:
         incoming = Incoming(
@@ -128,7 +131,7 @@ async def bench(url: str, label: str, claimers: int, count: int) -> None:
             kind=Kind.CHOICE,
             update_id=f"bench-{next(_ids)}",
             choice=f"a:claim:{handler_rides[r]}",
-            message_ref="42",
+            message_ref=posts[handler_rides[r]],
         )
         await handler.handle(incoming)
 

@@ -221,3 +221,21 @@ async def last_sent_message_id(
     )
     value: str | None = (await session.execute(stmt)).scalar_one_or_none()
     return value
+
+
+async def was_sent_as(
+    session: AsyncSession, *, channel: str, chat_id: str, dedupe_prefix: str, message_id: str
+) -> bool:
+    """Whether the platform message ``message_id`` in this chat is one we delivered from a
+    row whose dedupe key starts with ``dedupe_prefix`` (a button pressed on that very post)."""
+    stmt = (
+        select(col(OutboxMessage.id))
+        .where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.chat_id) == chat_id,
+            col(OutboxMessage.sent_message_id) == message_id,
+            col(OutboxMessage.dedupe_key).startswith(dedupe_prefix, autoescape=True),
+        )
+        .limit(1)
+    )
+    return (await session.execute(stmt)).first() is not None

@@ -639,6 +639,18 @@ async def unbind_group(session: AsyncSession, *, channel: str, chat_id: str) -> 
     )
 
 
+async def group_by_chat(session: AsyncSession, *, channel: str, chat_id: str) -> DriverGroupData | None:
+    """The active driver group held in this chat, if it is one."""
+    row = (
+        await session.execute(
+            select(DriverGroup).where(
+                col(DriverGroup.channel) == channel, col(DriverGroup.chat_id) == chat_id, col(DriverGroup.active)
+            )
+        )
+    ).scalar_one_or_none()
+    return None if row is None else _group(row)
+
+
 async def get_group(session: AsyncSession, group_id: int) -> DriverGroupData | None:
     row = await session.get(DriverGroup, group_id)
     return None if row is None else _group(row)

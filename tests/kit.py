@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, select, update
 from sqlmodel import col
 
 from dialogs.feature import Env
@@ -154,6 +154,31 @@ class Kit:
         async with self.db.transaction() as session:
             rows = (await session.execute(select(OutboxMessage).order_by(col(OutboxMessage.id)))).scalars()
             return [(r.chat_id, Outgoing.from_json(r.payload)) for r in rows]
+
+    async def deliver_outbox(self) -> None:
+        """Mark every pending outbox row delivered, as the sender would, with the row id as
+        the platform's message id (so buttons can be pressed "on" that message)."""
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.status) == "pending")
+                .values(status="sent", sent_message_id=cast(col(OutboxMessage.id), String))
+            )
+
+    async def post_ref(self, ride_id: int) -> str:
+        """The message id of the ride's newest post in its driver group (delivering it first)."""
+        await self.deliver_outbox()
+        async with self.db.transaction() as session:
+            ref = (
+                await session.execute(
+                    select(col(OutboxMessage.sent_message_id))
+                    .where(col(OutboxMessage.dedupe_key).startswith(f"ride:{ride_id}:post:"))
+                    .order_by(col(OutboxMessage.id).desc())
+                    .limit(1)
+                )
+            ).scalar_one()
+        assert ref is not None
+        return str(ref)
 
     async def onboard(self, person: Person, *, lang: str = "zh", phone: str | None = None) -> None:
         """Walk a person through onboarding quickly (春和社区, 3栋)."""

@@ -18,7 +18,7 @@ from dialogs.feature import NotAllowed
 from dialogs.i18n import Tr
 from dialogs.messages import ChatKind, Choice, Outgoing
 from dialogs.rides import buttons, cards, news, release
-from storage import audit, rides, users
+from storage import audit, outbox, rides, users
 from storage.data import UserData
 from storage.models import utcnow
 from storage.rides import ClaimResult, RideData, RideStatus
@@ -61,7 +61,37 @@ async def driver_won(ctx: Context, ride: RideData, driver: UserData, *, assigned
 # -- claim ----------------------------------------------------------------------------
 
 
+async def _check_offered(ctx: Context, ride: RideData) -> None:
+    """A claim counts only when pressed on this ride's post in the driver group it was
+    offered to: ride ids are guessable, so a claim typed into a private chat, sent from
+    another group, or pressed on anything but that post is refused (and audited)."""
+
+    def refuse(detail: str) -> NotAllowed:
+        return NotAllowed("a:claim", target=str(ride.id), detail=detail, key="ride_driver.claim_not_offered")
+
+    incoming = ctx.incoming
+    if not in_group(ctx):
+        raise refuse("pressed outside a driver group")
+    group = await rides.group_by_chat(ctx.session, channel=incoming.channel, chat_id=incoming.chat_id)
+    offered_to = await news.group_of(ctx.session, ride)
+    if group is None or offered_to is None or group.id != offered_to.id:
+        raise refuse("not offered to this group")
+    if not incoming.message_ref or not await outbox.was_sent_as(
+        ctx.session,
+        channel=incoming.channel,
+        chat_id=incoming.chat_id,
+        dedupe_prefix=f"ride:{ride.id}:post:",
+        message_id=incoming.message_ref,
+    ):
+        raise refuse("not pressed on the ride's post")
+
+
 async def claim_action(ctx: Context, data: buttons.Claim) -> None:
+    ride = await rides.get(ctx.session, data.ride)
+    if ride is None:
+        ctx.toast("ride_driver.missing_toast")
+        return
+    await _check_offered(ctx, ride)
     result = await rides.claim(ctx.session, ride_id=data.ride, driver_user_id=ctx.user.id)
     ride = await rides.get(ctx.session, data.ride)
     if result is ClaimResult.WON:

@@ -94,8 +94,31 @@ class World:
             await news.announce(session, ride)
         return ride
 
+    async def ride_without_group(self) -> RideData:
+        """A ride no driver group serves: only staff hear of it."""
+        rider = await self.rider.data()
+        async with self.kit.db.transaction() as session:
+            ride = await rides.create(
+                session,
+                NewRide(
+                    booker_user_id=rider.id,
+                    rider_user_id=rider.id,
+                    rider_name="王奶奶",
+                    rider_phone=RIDER_PHONE,
+                    community_id=rider.community_id,
+                    pickup_text="春和社区3栋",
+                    dest_text="武汉市中心医院",
+                    pickup_at=utcnow() + timedelta(minutes=60),
+                ),
+                group_id=None,
+            )
+            await news.announce(session, ride)
+        return ride
+
     async def claimed(self, ride: RideData, driver: Person | None = None) -> None:
-        await in_group(driver or self.d1).press(f"a:claim:{ride.id}", message_ref="500")
+        await in_group(driver or self.d1).press(
+            f"a:claim:{ride.id}", message_ref=await self.kit.post_ref(ride.id)
+        )
 
     async def status(self, ride_id: int) -> RideStatus:
         async with self.kit.db.transaction() as session:
@@ -189,13 +212,14 @@ async def test_first_claim_wins_and_details_go_both_ways_only_then(world: World)
     assert await world.d1.inbox() == []
 
     g1, g2 = in_group(world.d1), in_group(world.d2)
-    await g1.press(f"a:claim:{ride.id}", message_ref="500")
+    ref = await kit.post_ref(ride.id)
+    await g1.press(f"a:claim:{ride.id}", message_ref=ref)
     assert "接单成功" in toast(g1)
     (edit,) = [m for m in g1.replies if not m.toast]
-    assert edit.edit_ref == "500" and edit.choices == []
+    assert edit.edit_ref == ref and edit.choices == []
     assert "已由 赵师傅 接单" in edit.text and "138****5678" in edit.text
 
-    await g2.press(f"a:claim:{ride.id}", message_ref="500")
+    await g2.press(f"a:claim:{ride.id}", message_ref=ref)
     assert toast(g2) == "已被其他司机接走，谢谢您！"
     # The post is (again) shown as taken, by the winner, without a button.
     (edit2,) = [m for m in g2.replies if not m.toast]
@@ -218,7 +242,7 @@ async def test_first_claim_wins_and_details_go_both_ways_only_then(world: World)
     assert await world.status(ride.id) is RideStatus.CLAIMED
 
     # The winner pressing again, or the booker claiming their own ride.
-    await g1.press(f"a:claim:{ride.id}")
+    await g1.press(f"a:claim:{ride.id}", message_ref=ref)
     assert "已被其他司机接走" in toast(g1)
     assert len(await world.d1.inbox()) == 1
 
@@ -227,15 +251,16 @@ async def test_own_ride_closed_and_missing_rides(world: World) -> None:
     kit = world.kit
     ride = await world.ride(booker=world.d1)  # 赵师傅 booked it for his neighbour
     g1 = in_group(world.d1)
-    await g1.press(f"a:claim:{ride.id}")
+    ref = await kit.post_ref(ride.id)
+    await g1.press(f"a:claim:{ride.id}", message_ref=ref)
     assert "不能自己接单" in toast(g1)
     async with kit.db.transaction() as session:
         await rides.cancel(session, ride_id=ride.id, by_user_id=(await world.rider.data()).id)
     g2 = in_group(world.d2)
-    await g2.press(f"a:claim:{ride.id}", message_ref="9")
+    await g2.press(f"a:claim:{ride.id}", message_ref=ref)
     assert "已经取消或结束" in toast(g2)
     (edit,) = [m for m in g2.replies if not m.toast]
-    assert edit.edit_ref == "9" and "已取消" in edit.text and not edit.choices
+    assert edit.edit_ref == ref and "已取消" in edit.text and not edit.choices
     await g2.press("a:claim:999999")
     assert "找不到" in toast(g2)
     await g2.press("a:claim:１２")  # forged: full-width digits
@@ -438,7 +463,7 @@ async def test_staff_assign_a_driver(world: World) -> None:
     await staff.press(f"a:ride_assign_to:{ride.id}:{(await world.d1.data()).id}")
     assert "不能再指派" in staff.text()
     g1 = in_group(world.d1)
-    await g1.press(f"a:claim:{ride.id}")
+    await g1.press(f"a:claim:{ride.id}", message_ref=await kit.post_ref(ride.id))
     assert "已被其他司机接走" in toast(g1)
 
     # Forgeries: a resident assigning; staff "assigning" to someone who isn't a driver.
@@ -448,3 +473,46 @@ async def test_staff_assign_a_driver(world: World) -> None:
     assert "不是已审核的司机" in staff.text()
     assert [a.action for a in await audits(kit)] == ["a:ride_assign_to", "a:ride_assign_to"]
     assert await world.status(other.id) is RideStatus.POSTED
+
+
+async def test_a_claim_counts_only_on_the_post_in_the_group_it_was_offered_to(world: World) -> None:
+    """Ride ids are guessable: a driver must not win a ride by sending a claim's data from a
+    private chat, from another group, or on another message (issue: attack findings)."""
+    kit = world.kit
+    ride = await world.ride()
+    ref = await kit.post_ref(ride.id)
+    d1 = world.d1
+    # From the private chat, with the right message id even.
+    await d1.press(f"a:claim:{ride.id}", message_ref=ref)
+    assert "司机群" in d1.text()
+    # From a group that is not the ride's driver group.
+    elsewhere = Person(kit, d1.external_id, d1.name, chat_id="-100555", chat_kind=ChatKind.GROUP)
+    await elsewhere.press(f"a:claim:{ride.id}", message_ref=ref)
+    # In the right group, pressed on another message (the group's welcome, say).
+    await in_group(d1).press(f"a:claim:{ride.id}", message_ref="777777")
+    assert await world.status(ride.id) is RideStatus.POSTED
+    refused = await audits(kit)
+    assert [(a.action, a.target) for a in refused] == [("a:claim", str(ride.id))] * 3
+    assert [a.detail for a in refused] == [
+        "pressed outside a driver group",
+        "not offered to this group",
+        "not pressed on the ride's post",
+    ]
+    # Nothing reached the driver privately; the rider heard nothing.
+    assert await d1.inbox() == []
+    assert await world.rider.inbox() == []
+    # A ride only staff were told about (no group serves it) cannot be claimed either.
+    async with kit.db.transaction() as session:
+        await rides.unbind_group(session, channel="telegram", chat_id=GROUP)
+    hidden = await world.ride_without_group()
+    await in_group(d1).press(f"a:claim:{hidden.id}", message_ref=ref)
+    assert await world.status(hidden.id) is RideStatus.POSTED
+    # The real press on the post still works.
+    async with kit.db.transaction() as session:
+        await rides.bind_group(
+            session, channel="telegram", chat_id=GROUP, title="司机群", community_ids=[], bound_by=1
+        )
+    g1 = in_group(d1)
+    await g1.press(f"a:claim:{ride.id}", message_ref=ref)
+    assert "接单成功" in toast(g1)
+    assert await world.status(ride.id) is RideStatus.CLAIMED

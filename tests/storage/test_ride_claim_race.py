@@ -14,10 +14,11 @@ import random
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select, update
 from sqlmodel import col
 
 from dialogs.features import FEATURES
+from dialogs.rides import news
 from dialogs.messages import ChatKind, Incoming, Kind, Sender
 from handlers.entry import Handler
 from handlers.registry import Registry
@@ -116,7 +117,7 @@ async def test_many_drivers_many_rides_one_winner_each(db: Database) -> None:
     await assert_one_driver_each(db, ride_ids, winners)
 
 
-def press(driver_ext: str, ride_id: int) -> Incoming:
+def press(driver_ext: str, ride_id: int, post: str) -> Incoming:
     return Incoming(
         channel="telegram",
         sender=Sender(external_id=driver_ext, display_name=f"司机{driver_ext}", language_code="zh-hans"),
@@ -125,8 +126,29 @@ def press(driver_ext: str, ride_id: int) -> Incoming:
         kind=Kind.CHOICE,
         update_id=f"race-{next(_updates)}",
         choice=f"a:claim:{ride_id}",
-        message_ref="42",
+        message_ref=post,
     )
+
+
+async def announce_delivered(db: Database, ride_ids: list[int]) -> dict[int, str]:
+    """Post each ride in the group and mark the posts delivered, as the sender would:
+    a claim counts only when pressed on its ride's post. Returns the posts' message ids."""
+    async with db.transaction() as session:
+        for ride_id in ride_ids:
+            ride = await rides.get(session, ride_id)
+            assert ride is not None
+            await news.announce(session, ride)
+        await session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.status) == "pending")
+            .values(status="sent", sent_message_id=cast(col(OutboxMessage.id), String))
+        )
+        rows = await session.execute(
+            select(col(OutboxMessage.dedupe_key), col(OutboxMessage.sent_message_id)).where(
+                col(OutboxMessage.dedupe_key).like("ride:%:post:%")
+            )
+        )
+        return {int(str(key).split(":")[1]): str(message_id) for key, message_id in rows.all()}
 
 
 async def test_claim_race_through_the_handler(db: Database) -> None:
@@ -136,10 +158,12 @@ async def test_claim_race_through_the_handler(db: Database) -> None:
     handler = Handler(db, Registry.build(FEATURES))
     externals = [str(5000 + n) for n in range(drivers)]
 
+    posts = await announce_delivered(db, ride_ids)
+
     async def one(ext: str, ride_id: int) -> tuple[str, int, str]:
-        replies = await handler.handle(press(ext, ride_id))
+        replies = await handler.handle(press(ext, ride_id, posts[ride_id]))
         (toast,) = [r.text for r in replies if r.toast]
-        edits = [r for r in replies if r.edit_ref == "42"]
+        edits = [r for r in replies if r.edit_ref == posts[ride_id]]
         assert len(edits) == 1 and not edits[0].choices  # the post loses its button either way
         return ext, ride_id, toast
 
