@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 
 from bot.app import Linli
 from bot.settings import Settings
-from storage import demo, schema, users
+from storage import audit, demo, schema, users
 from storage.data import Role
 from storage.engine import Database
 
@@ -35,7 +36,7 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print("demo data loaded")
             return 0
         if args.command == "admin":
-            return await _admin(db, args)
+            return await _admin(db, args, frozenset(settings.admin_ids))
     finally:
         await db.dispose()
     return 2
@@ -61,7 +62,14 @@ async def _db(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _admin(db: Database, args: argparse.Namespace) -> int:
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (containers)
+        return f"uid {os.getuid()}"
+
+
+async def _admin(db: Database, args: argparse.Namespace, settings_admins: frozenset[str]) -> int:
     await schema.upgrade(db)
     async with db.transaction() as session:
         if args.admin_command == "users":
@@ -86,8 +94,18 @@ async def _admin(db: Database, args: argparse.Namespace) -> int:
             changed = await users.grant_role(session, user.id, role)
         else:
             changed = await users.revoke_role(session, user.id, role)
+        # Who ran it, for the record; a revocation of staff also outranks LINLI_ADMINS.
+        await audit.record(
+            session,
+            actor_user_id=None,
+            action=f"admin_{args.admin_command}:{role.value}",
+            target=f"user:{user.id}",
+            detail=f"by {_operator()} with linli admin{'' if changed else ' (no change)'}",
+        )
         print(
             f"{user.display_name or user.external_id}: {args.admin_command} {role.value}"
             f"{'' if changed else ' (no change)'}"
         )
+        if args.admin_command == "revoke" and role is Role.STAFF and user.external_id in settings_admins:
+            print("note: listed in LINLI_ADMINS, but this revocation is recorded and wins")
         return 0

@@ -14,7 +14,7 @@ from sqlmodel import col
 from storage import updates
 from storage.data import LANGUAGES, Role, UserData, guess_language
 from storage.dialect import is_postgres
-from storage.models import Conversation, OutboxMessage, User, utcnow
+from storage.models import AuditEntry, Conversation, OutboxMessage, User, utcnow
 
 
 def _roles(raw: str) -> frozenset[Role]:
@@ -66,7 +66,8 @@ async def ensure_user(
     """Find the person or create a minimal record (ids only: nothing personal before consent).
 
     Names are refreshed only for people who have consented. People listed in
-    LINLI_ADMINS get the staff role the first time they write.
+    LINLI_ADMINS are staff, unless staff was revoked from them with `linli admin revoke`:
+    the revocation is recorded and wins, until `linli admin grant` gives it back.
     """
     key = {"channel": channel, "external_id": external_id}
     row = (await session.execute(_FIND, key)).one_or_none()
@@ -89,12 +90,35 @@ async def ensure_user(
             changes["display_name"] = display_name[:200]
         if username != row.username:
             changes["username"] = username
-    if external_id in set(staff_ids) and Role.STAFF not in _roles(row.roles):
+    if (
+        external_id in set(staff_ids)
+        and Role.STAFF not in _roles(row.roles)
+        and not await _staff_revoked(session, row.id)
+    ):
         changes["roles"] = ",".join(sorted({*row.roles.split(","), Role.STAFF} - {""}))
     if changes:
         await _update(session, row.id, **changes)
         row = (await session.execute(_FIND, key)).one()
     return to_data(row)
+
+
+# Audit actions of `linli admin grant|revoke USER staff`; the newest one decides.
+GRANT_STAFF = "admin_grant:staff"
+REVOKE_STAFF = "admin_revoke:staff"
+
+
+async def _staff_revoked(session: AsyncSession, user_id: int) -> bool:
+    """Whether an operator revoked this person's staff role (and did not grant it back)."""
+    stmt = (
+        select(col(AuditEntry.action))
+        .where(
+            col(AuditEntry.target) == f"user:{user_id}",
+            col(AuditEntry.action).in_([GRANT_STAFF, REVOKE_STAFF]),
+        )
+        .order_by(col(AuditEntry.id).desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() == REVOKE_STAFF
 
 
 async def find_by_external(session: AsyncSession, *, channel: str, external_id: str) -> UserData | None:

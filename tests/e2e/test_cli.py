@@ -44,3 +44,60 @@ def test_bad_admin_ids_are_refused(db_env: str, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("LINLI_ADMINS", "12345, @someone")
     with pytest.raises(ValidationError, match="Telegram user ids"):
         main(["db", "current"])
+
+
+def test_revoking_an_env_admin_sticks_and_is_audited(
+    db_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LINLI_ADMINS makes people staff, but `linli admin revoke` is recorded and wins
+    (it used to be undone by the person's next message); grant gives it back."""
+    import asyncio
+
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from dialogs.features import FEATURES
+    from handlers.entry import Handler
+    from handlers.registry import Registry
+    from storage.engine import Database
+    from storage.models import AuditEntry
+    from tests.kit import Kit
+
+    monkeypatch.setenv("LINLI_ADMINS", "4242")
+    assert main(["db", "upgrade"]) == 0
+    assert main(["demo-data"]) == 0
+
+    async def talk(text: str) -> str:
+        db = Database(db_env)
+        try:
+            kit = Kit(db, Handler(db, Registry.build(FEATURES), staff_ids=["4242"]))
+            boss = kit.person("4242", "主任")
+            if not (await boss.data()).onboarded:
+                await kit.onboard(boss)
+            await boss.send(text)
+            return boss.text()
+        finally:
+            await db.dispose()
+
+    async def audit_rows() -> list[tuple[str, str]]:
+        db = Database(db_env)
+        try:
+            async with db.transaction() as session:
+                rows = await session.execute(
+                    select(col(AuditEntry.action), col(AuditEntry.detail)).order_by(col(AuditEntry.id))
+                )
+                return [(a, d) for a, d in rows.all() if a.startswith("admin_")]
+        finally:
+            await db.dispose()
+
+    assert "没有待审核" in asyncio.run(talk("/pending"))  # staff from the environment
+    capsys.readouterr()
+    assert main(["admin", "revoke", "4242", "staff"]) == 0
+    assert "LINLI_ADMINS" in capsys.readouterr().out
+    assert "只有相应身份" in asyncio.run(talk("/pending"))  # the revocation sticks
+    assert "只有相应身份" in asyncio.run(talk("/pending"))
+    assert main(["admin", "grant", "4242", "staff"]) == 0
+    assert "没有待审核" in asyncio.run(talk("/pending"))
+    actions = asyncio.run(audit_rows())
+    assert [a for a, _ in actions] == ["admin_revoke:staff", "admin_grant:staff"]
+    assert all(d.startswith("by ") and "linli admin" in d for _, d in actions)
