@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import timedelta
 
 from bot.settings import Settings
 from dialogs import notify
@@ -41,7 +42,7 @@ class Linli:
         self.registry = Registry.build(FEATURES)
         self.jobs = Jobs(self.db, now=self.env.now)
         self.registry.install_jobs(self.jobs, self.env)
-        housekeeping.register(self.jobs)
+        housekeeping.register(self.jobs, keep_sent=timedelta(days=settings.outbox_retention_days))
         self.handler = Handler(
             self.db,
             self.registry,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///linli.db"
@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Long-poll timeout for getUpdates, seconds.
     polling_timeout: int = 30
+    # Days delivered outbox messages are kept (for delivery reports) before they are pruned.
+    outbox_retention_days: int = Field(default=30, ge=1, le=3650)
     # Minutes before pickup at which the driver is reminded, e.g. "30,5".
     ride_driver_reminders: str = "30,5"
 

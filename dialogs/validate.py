@@ -12,7 +12,13 @@ _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕
 # Ordinary plates: 鄂A12345; new-energy plates have six characters after the letter: 鄂AD12345.
 _PLATE = re.compile(rf"^[{_PROVINCES}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{4,5}}[A-HJ-NP-Z0-9挂学警港澳]$")
 _LICENCE = re.compile(r"^\d{17}$")
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Control characters, zero-width and direction-override characters, word joiners and
+# the BOM: none of them is something a person meant to write.
+_CONTROL = re.compile(
+    r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+# A mainland mobile number inside free text: 1[3-9] and nine more digits, however spaced.
+_MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 
 
 _ID = re.compile(r"[0-9]{1,9}")
@@ -52,6 +58,12 @@ def mask_phone(phone: str | None) -> str:
         return ""
     digits = phone[3:] if phone.startswith("+86") else phone
     return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 8 else "****"
+
+
+def mask_phones_in(text: str) -> str:
+    """Mask every mainland mobile number written inside free text (a pickup note, a name
+    typed as a number): what a group may read must not carry a full number."""
+    return _MOBILE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
 
 
 def car_plate(raw: str) -> str | None:

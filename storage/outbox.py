@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -239,3 +239,50 @@ async def was_sent_as(
         .limit(1)
     )
     return (await session.execute(stmt)).first() is not None
+
+
+# What a message about an erased person turns into: delivered rows stay (their ids let
+# later changes edit the post), but say nothing any more.
+ERASED_PAYLOAD = {"text": ""}
+
+
+async def erase_about(session: AsyncSession, dedupe_prefixes: Collection[str]) -> None:
+    """/forget: messages about someone (found by their dedupe keys) lose their content;
+    those not sent yet are not sent at all."""
+    for prefix in dedupe_prefixes:
+        about = col(OutboxMessage.dedupe_key).startswith(prefix, autoescape=True)
+        await session.execute(delete(OutboxMessage).where(about, col(OutboxMessage.status) == "pending"))
+        await session.execute(
+            update(OutboxMessage).where(about).values(payload=json.dumps(ERASED_PAYLOAD), error=None)
+        )
+
+
+async def erase_to(session: AsyncSession, *, user_id: int, channel: str, chat_id: str) -> None:
+    """/forget: every message to the person, sent or not, goes (text and chat id)."""
+    await session.execute(
+        delete(OutboxMessage).where(
+            (col(OutboxMessage.user_id) == user_id)
+            | ((col(OutboxMessage.channel) == channel) & (col(OutboxMessage.chat_id) == chat_id))
+        )
+    )
+
+
+async def prune_finished(session: AsyncSession, older_than: datetime) -> int:
+    """Delivered, failed and blocked rows created before ``older_than`` go: the outbox is a
+    queue with a short memory, not an archive of what people were told."""
+    return await changed_count(
+        session,
+        delete(OutboxMessage).where(
+            col(OutboxMessage.status) != "pending", col(OutboxMessage.created_at) < older_than
+        ),
+    )
+
+
+async def give_up_pending(session: AsyncSession, older_than: datetime) -> int:
+    """Rows still pending since before ``older_than`` will not be delivered: mark them failed."""
+    return await changed_count(
+        session,
+        update(OutboxMessage)
+        .where(col(OutboxMessage.status) == "pending", col(OutboxMessage.created_at) < older_than)
+        .values(status="failed", error="undeliverable: gave up waiting for a channel"),
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -101,3 +101,29 @@ async def stop(session: AsyncSession, *, series_id: int, booker_user_id: int) ->
         .where(col(RideSeries.id) == series_id, col(RideSeries.booker_user_id) == booker_user_id)
         .values(active=False),
     )
+
+
+async def erase_person(session: AsyncSession, user_id: int) -> None:
+    """/forget: the person's weekly rides stop, and the template (name, phone, places,
+    note) is wiped so nothing can post them again."""
+    rows = (await session.execute(select(RideSeries))).scalars()
+    for row in rows:
+        template = _template(row.template)
+        if user_id not in (row.booker_user_id, template.rider_user_id):
+            continue
+        row.active = False
+        row.template = _template_json(
+            replace(
+                template,
+                rider_name="",
+                rider_phone=None,
+                pickup_text="",
+                dest_text="",
+                note="",
+                pickup_lat=None,
+                pickup_lon=None,
+                dest_lat=None,
+                dest_lon=None,
+            )
+        )
+    await session.flush()

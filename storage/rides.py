@@ -644,7 +644,9 @@ async def group_by_chat(session: AsyncSession, *, channel: str, chat_id: str) ->
     row = (
         await session.execute(
             select(DriverGroup).where(
-                col(DriverGroup.channel) == channel, col(DriverGroup.chat_id) == chat_id, col(DriverGroup.active)
+                col(DriverGroup.channel) == channel,
+                col(DriverGroup.chat_id) == chat_id,
+                col(DriverGroup.active),
             )
         )
     ).scalar_one_or_none()
@@ -670,10 +672,37 @@ async def group_for(session: AsyncSession, community_id: int | None) -> DriverGr
     return next((g for g in groups if not g.community_ids), None)
 
 
-async def erase_rider(session: AsyncSession, user_id: int) -> None:
-    """/forget: the person's rides stay (drivers' records) without their name, phone or words."""
+async def ids_ridden_by(session: AsyncSession, user_id: int) -> list[int]:
+    """Every ride the person rides (or rode) in."""
+    stmt = select(col(Ride.id)).where(col(Ride.rider_user_id) == user_id).order_by(col(Ride.id))
+    return [i for i in (await session.execute(stmt)).scalars() if i is not None]
+
+
+async def active_for_rider(session: AsyncSession, user_id: int) -> list[RideData]:
+    stmt = select(Ride).where(col(Ride.rider_user_id) == user_id, _status_in(*ACTIVE_RIDE))
+    return [to_data(r) for r in (await session.execute(stmt)).scalars()]
+
+
+async def erase_person(session: AsyncSession, user_id: int) -> None:
+    """/forget: rides stay (drivers' records and figures depend on them) but say nothing
+    about the person: not the rider's name, phone, places or words, nor words they wrote
+    into anyone's ride (comments, reasons)."""
     await session.execute(
         update(Ride)
         .where(col(Ride.rider_user_id) == user_id)
-        .values(rider_name="", rider_phone=None, note="", rating_comment="")
+        .values(
+            rider_name="",
+            rider_phone=None,
+            note="",
+            pickup_text="",
+            pickup_lat=None,
+            pickup_lon=None,
+            dest_text="",
+            dest_lat=None,
+            dest_lon=None,
+            cancel_reason="",
+            rating_comment="",
+        )
     )
+    await session.execute(update(Ride).where(_rider_or_booker(user_id)).values(rating_comment=""))
+    await session.execute(update(RideEvent).where(col(RideEvent.actor_user_id) == user_id).values(detail=""))

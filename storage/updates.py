@@ -104,3 +104,18 @@ async def replies_waiting(session: AsyncSession, *, channel: str, chat_id: str) 
         .limit(1)
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def forget_replies_mentioning(session: AsyncSession, needles: Sequence[str]) -> None:
+    """/forget: answers kept for replay (anyone's: a driver's "claimed" answer shows the
+    rider) that mention what identifies the person are dropped. Kept answers live an hour
+    at most, so this scans few rows."""
+    for needle in {n for n in needles if n and len(n) >= 2}:
+        await session.execute(
+            update(ProcessedUpdate)
+            .where(
+                col(ProcessedUpdate.replies).is_not(None),
+                col(ProcessedUpdate.replies).contains(needle, autoescape=True),
+            )
+            .values(replies=None)
+        )

@@ -11,10 +11,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import updates
+from storage import outbox, updates
 from storage.data import LANGUAGES, Role, UserData, guess_language
 from storage.dialect import is_postgres
-from storage.models import AuditEntry, Conversation, OutboxMessage, User, utcnow
+from storage.models import AuditEntry, Conversation, User, utcnow
 
 
 def _roles(raw: str) -> frozenset[Role]:
@@ -242,6 +242,11 @@ async def forget_user(session: AsyncSession, user_id: int) -> None:
     row = await session.get(User, user_id, with_for_update=True)
     if row is None:
         return
+    await outbox.erase_to(session, user_id=user_id, channel=row.channel, chat_id=row.chat_id)
+    local_phone = row.phone[3:] if row.phone and row.phone.startswith("+86") else None
+    await updates.forget_replies_mentioning(
+        session, [row.display_name, row.phone or "", local_phone or "", row.username or ""]
+    )
     row.external_id = f"forgotten:{user_id}"
     row.chat_id = f"forgotten:{user_id}"
     row.display_name = ""
@@ -257,9 +262,4 @@ async def forget_user(session: AsyncSession, user_id: int) -> None:
     row.updated_at = utcnow()
     await session.execute(delete(Conversation).where(col(Conversation.user_id) == user_id))
     await updates.forget_replies(session, user_id)
-    await session.execute(
-        delete(OutboxMessage).where(
-            col(OutboxMessage.user_id) == user_id, col(OutboxMessage.status) == "pending"
-        )
-    )
     await session.flush()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dialogs.applications import common, driver, lawyer, staff
 from dialogs.core import Context
 from dialogs.feature import Action, Command, Feature, Intent, Jobs
-from storage import applications
+from storage import applications, outbox
 from storage.data import Role
 
 
@@ -21,6 +21,10 @@ async def _mydata(ctx: Context) -> list[str]:
 
 
 async def _erase(ctx: Context, user_id: int) -> None:
+    """/forget: applications stay (who decided what) without what they said, and the
+    cards staff were sent about them say nothing any more."""
+    mine = await applications.for_user(ctx.session, user_id)
+    await outbox.erase_about(ctx.session, [f"application:{app.id}:" for app in mine])
     await applications.erase_details(ctx.session, user_id)
 
 

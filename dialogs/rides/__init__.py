@@ -9,37 +9,9 @@ driver.py (claim and status), release.py, mine.py (/myrides), staff.py, jobs.py.
 
 from __future__ import annotations
 
-from dialogs.core import Context
 from dialogs.feature import Action, Command, Feature, Intent
-from dialogs.rides import buttons, cards, driver, jobs, mine, release, request, staff
-from storage import rides
+from dialogs.rides import buttons, driver, jobs, mine, privacy, release, request, staff
 from storage.data import Role
-
-
-async def _mydata(ctx: Context) -> list[str]:
-    """Rides booked by or for the person, and rides they drove."""
-    booked = await rides.for_person(ctx.session, ctx.user.id, limit=20)
-    driven = await rides.for_driver(ctx.session, ctx.user.id, limit=20)
-    if not booked and not driven:
-        return []
-    lines = [ctx.t("mydata.rides_title", booked=len(booked), driven=len(driven))]
-    for ride in booked + driven:
-        lines.append(
-            ctx.t(
-                "mydata.ride_line",
-                id=ride.id,
-                when=cards.when_text(ride, ctx.tr),
-                dest=ride.dest_text or "—",
-                status=ctx.t(f"rides.status_{ride.status.value}"),
-            )
-        )
-    return ["\n".join(lines)]
-
-
-async def _erase(ctx: Context, user_id: int) -> None:
-    # Rides stay (drivers' records depend on them) but no longer name or reach the rider.
-    await rides.erase_rider(ctx.session, user_id)
-
 
 FEATURE = Feature(
     name="rides",
@@ -115,6 +87,6 @@ FEATURE = Feature(
         ),
     ),
     jobs=jobs.JOBS,
-    mydata=(_mydata,),
-    erasers=(_erase,),
+    mydata=(privacy.mydata,),
+    erasers=(privacy.erase,),
 )

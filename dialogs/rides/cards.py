@@ -18,7 +18,7 @@ from dialogs.i18n import Tr
 from dialogs.messages import Choice, Outgoing
 from dialogs.rides import buttons
 from dialogs.timeparse import describe
-from dialogs.validate import mask_phone
+from dialogs.validate import mask_phone, mask_phones_in
 from storage import applications, geo
 from storage.data import Role, UserData
 from storage.models import utcnow
@@ -60,38 +60,41 @@ def person_name(user: UserData | None, user_id: int | None = None) -> str:
     return user.display_name or user.username or f"#{user.id}"
 
 
-def ride_lines(ride: RideData, tr: Tr, *, phone: str) -> str:
+def ride_lines(ride: RideData, tr: Tr, *, phone: str, public: bool = False) -> str:
+    """The ride card; ``public`` (the driver group) masks any phone number typed into
+    the free-text fields as the phone field itself is masked."""
+    shown = mask_phones_in if public else str
     return tr(
         "rides.card",
         id=ride.id,
         when=when_text(ride, tr),
-        pickup=place_text(ride.pickup_text, tr),
-        dest=place_text(ride.dest_text, tr),
+        pickup=shown(place_text(ride.pickup_text, tr)),
+        dest=shown(place_text(ride.dest_text, tr)),
         passengers=ride.passengers,
         needs=needs_text(ride, tr),
-        rider=ride.rider_name or "—",
+        rider=shown(ride.rider_name or "—"),
         phone=phone or "—",
-        note=ride.note or "—",
+        note=shown(ride.note or "—"),
     )
 
 
 def group_post(ride: RideData, tr: Tr, *, again: bool = False) -> Outgoing:
     """The request as the driver group sees it: phone masked, one claim button."""
     head = tr("rides.group_again" if again else "rides.group_new")
-    body = ride_lines(ride, tr, phone=mask_phone(ride.rider_phone))
+    body = ride_lines(ride, tr, phone=mask_phone(ride.rider_phone), public=True)
     return Outgoing(
         f"{head}\n{body}", choices=[[Choice(tr("rides.claim"), buttons.Claim(ride=ride.id).pack())]]
     )
 
 
 def taken_post(ride: RideData, tr: Tr, driver_name: str) -> str:
-    body = ride_lines(ride, tr, phone=mask_phone(ride.rider_phone))
+    body = ride_lines(ride, tr, phone=mask_phone(ride.rider_phone), public=True)
     return f"{tr('rides.group_taken', driver=driver_name)}\n{body}"
 
 
 def closed_post(ride: RideData, tr: Tr) -> str:
     status = tr(f"rides.status_{ride.status.value}")
-    return f"{tr('ride_driver.group_closed', status=status)}\n{ride_lines(ride, tr, phone='')}"
+    return f"{tr('ride_driver.group_closed', status=status)}\n{ride_lines(ride, tr, phone='', public=True)}"
 
 
 def driver_buttons(ride: RideData, tr: Tr) -> list[list[Choice]]:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import applications
+from dialogs.messages import ChatKind
+from storage import applications, users
+from storage.data import Role, UserData
 from storage.models import Conversation, User
+from storage.rides import RideData
 from tests.conftest import STAFF_ID
-from tests.kit import Kit
+from tests.kit import Kit, Person
 
 
 async def test_nothing_personal_before_consent_and_decline(kit: Kit) -> None:
@@ -100,3 +104,110 @@ async def test_rides_in_mydata_and_anonymised_by_forget(kit: Kit) -> None:
         kept = await rides.get(session, ride.id)
     assert kept is not None  # the ride stays for the driver's and staff's records
     assert (kept.rider_name, kept.rider_phone, kept.note) == ("", None, "")
+
+
+async def _every_text_value(kit: Kit) -> list[tuple[str, str, str]]:
+    """(table, column, value) for every non-empty text value in the database."""
+    from sqlalchemy import String, Text
+    from sqlmodel import SQLModel
+
+    found = []
+    async with kit.db.transaction() as session:
+        for table in SQLModel.metadata.sorted_tables:
+            columns = [c for c in table.columns if isinstance(c.type, String | Text)]
+            if not columns:
+                continue
+            for row in (await session.execute(select(*columns))).all():
+                for column, value in zip(columns, row, strict=True):
+                    if value:
+                        found.append((table.name, column.name, str(value)))
+    return found
+
+
+async def test_forget_leaves_nothing_that_identifies_the_person(kit: Kit) -> None:
+    """After /forget, no table and no column holds the person's name, phone, platform or
+    chat id, or anything they typed — sent messages, group posts, the weekly ride's
+    template and drivers' details included (issue: attack and fault findings)."""
+    from storage import rides
+
+    staff = kit.person(STAFF_ID, "周网格员")
+    await kit.onboard(staff)
+    group = Person(kit, STAFF_ID, "周网格员", chat_id="-100888", chat_kind=ChatKind.GROUP)
+    await group.send("/bind_driver_group")
+    driver = kit.person("777", "陈师傅")
+    await kit.onboard(driver, phone="13900007777")
+    async with kit.db.transaction() as session:
+        await users.grant_role(session, (await driver.data()).id, Role.DRIVER)
+
+    alice = kit.person("88123", "欧阳秀英")
+    await kit.onboard(alice, phone="13811112222")
+    await alice.send("/driver")
+    await alice.send("鄂A7Q777")
+    await alice.send("银色比亚迪秦")
+    await alice.click("提交")
+    # A weekly ride with typed places and a note; the first occurrence is posted and claimed.
+    await alice.send("/ride")
+    await alice.click("我自己")
+    await alice.send("幸福二路88号后门")
+    await alice.send("同心路康复中心三楼")
+    await alice.send("后天上午9点")
+    await alice.click("对")
+    await alice.click("每周重复")
+    await alice.click("完成")
+    await alice.click("3个月")
+    await alice.press("f:ride:passengers:1")
+    await alice.click("完成")
+    await alice.send("请帮忙拿一下折叠轮椅")
+    await alice.click("确认发布")
+    (ride_id,) = [r.id for r in await _rides_of(kit, alice)]
+    ref = await kit.post_ref(ride_id)
+    claimer = Person(kit, "777", "陈师傅", chat_id="-100888", chat_kind=ChatKind.GROUP)
+    await claimer.press(f"a:claim:{ride_id}", message_ref=ref)
+    assert "接单成功" in claimer.text()
+    await kit.deliver_outbox()  # everything so far was "sent"
+    me = await alice.data()
+    secrets = {
+        "欧阳秀英",
+        "13811112222",
+        "88123",
+        "鄂A7Q777",
+        "银色比亚迪秦",
+        "幸福二路88号后门",
+        "同心路康复中心三楼",
+        "请帮忙拿一下折叠轮椅",
+    }
+    before = [(t, c) for t, c, v in await _every_text_value(kit) if any(s in v for s in secrets)]
+    assert len(before) > 8  # the search does find them while they are there
+
+    await alice.send("/forget")
+    await alice.click("确定删除")
+
+    left = [(t, c, v[:80]) for t, c, v in await _every_text_value(kit) if any(s in v for s in secrets)]
+    assert left == []
+    async with kit.db.transaction() as session:
+        ride = await rides.get(session, ride_id)
+        assert ride is not None and ride.status.value == "cancelled"  # the open ride ended…
+        assert not (await ride_series_active(session))  # …and the series posts nothing more
+    # …and the driver was told, without a name.
+    note = (await driver.inbox())[-1]
+    assert f"#{ride_id}" in note.text and "取消" in note.text
+    assert me.id not in [u.id for u in await _findable(kit, "欧阳")]
+
+
+async def _rides_of(kit: Kit, person: Person) -> list[RideData]:
+    from storage import rides
+
+    me = await person.data()
+    async with kit.db.transaction() as session:
+        return await rides.for_person(session, me.id)
+
+
+async def ride_series_active(session: AsyncSession) -> list[object]:
+    from storage import ride_series
+
+    return list(await ride_series.active(session))
+
+
+async def _findable(kit: Kit, query: str) -> list[UserData]:
+    async with kit.db.transaction() as session:
+        return await users.find_users(session, query)

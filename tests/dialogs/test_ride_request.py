@@ -123,6 +123,29 @@ async def test_book_myself_now_posts_to_group_with_masked_phone(rkit: Kit) -> No
     assert [c.data for c in post.all_choices()] == [f"a:claim:{ride.id}"]
 
 
+async def test_phone_numbers_typed_into_free_text_are_masked_in_the_group(rkit: Kit) -> None:
+    """The group never reads a full mobile number, wherever it was typed (attack findings)."""
+    staff = rkit.person(STAFF_ID, "周网格员")
+    await rkit.onboard(staff)
+    await _bind_group(rkit, staff)
+    alice = rkit.person("302", "王奶奶")
+    await rkit.onboard(alice, phone="13812345678")
+    await alice.send("/ride")
+    await alice.click("我自己")
+    await alice.send("幸福路8号 到了打 139 1234 5678")
+    await alice.click("常去医院")
+    await alice.click("协和医院")
+    await alice.click("现在")
+    await alice.press("f:ride:passengers:1")
+    await alice.click("完成")
+    await alice.send("到了请打13712345678找我儿子")
+    await alice.click("确认发布")
+    (post,) = [m for chat, m in await rkit.outbox() if chat == GROUP_CHAT]
+    assert "139****5678" in post.text and "137****5678" in post.text
+    for full in ("13912345678", "139 1234 5678", "13712345678", "13812345678"):
+        assert full not in post.text
+
+
 async def test_typed_times_are_shown_back_and_confirmed(skit: Kit) -> None:
     alice = skit.person("302", "王奶奶")
     await skit.onboard(alice, phone="13812345670")

@@ -18,8 +18,8 @@ from sqlalchemy import String, cast, func, select, update
 from sqlmodel import col
 
 from dialogs.features import FEATURES
-from dialogs.rides import news
 from dialogs.messages import ChatKind, Incoming, Kind, Sender
+from dialogs.rides import news
 from handlers.entry import Handler
 from handlers.registry import Registry
 from storage import rides, users
