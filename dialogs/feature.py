@@ -149,6 +149,8 @@ class Jobs:
 Section = Callable[["Context"], Awaitable[list[str]]]
 # A /forget eraser: remove or anonymise this feature's rows about the person.
 Eraser = Callable[["Context", int], Awaitable[None]]
+# Told when something happens to a group chat (Kind.CHAT_MOVED, Kind.BOT_REMOVED).
+ChatEvent = Callable[["Context"], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,3 +163,4 @@ class Feature:
     jobs: Jobs = field(default_factory=Jobs)
     mydata: Sequence[Section] = ()
     erasers: Sequence[Eraser] = ()
+    chat_events: Sequence[ChatEvent] = ()

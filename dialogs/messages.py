@@ -22,6 +22,9 @@ class Kind(StrEnum):
     CONTACT = "contact"
     PHOTO = "photo"
     UNSUPPORTED = "unsupported"  # stickers, voice, files…: answered kindly, never crash
+    # Things that happen to a group chat rather than messages in it:
+    CHAT_MOVED = "chat_moved"  # the group got a new id (Telegram: upgraded to a supergroup)
+    BOT_REMOVED = "bot_removed"  # Linli was removed from the group or may no longer post
 
 
 class ChatKind(StrEnum):
@@ -68,6 +71,7 @@ class Incoming:
     location: Location | None = None
     contact: Contact | None = None
     photo_ref: str | None = None  # a platform file id
+    moved_to: str | None = None  # CHAT_MOVED: the group's new chat id
 
     @property
     def conversation_key(self) -> str:

@@ -258,6 +258,11 @@ class Router:
 
     async def _group(self, ctx: Context) -> None:
         incoming = ctx.incoming
+        if incoming.kind in (Kind.CHAT_MOVED, Kind.BOT_REMOVED):
+            for feature in self.features:
+                for on_event in feature.chat_events:
+                    await on_event(ctx)
+            return
         action = buttons.split_action(incoming.choice or "") if incoming.kind is Kind.CHOICE else None
         if action is not None:
             await self.run_action(ctx, *action)

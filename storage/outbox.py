@@ -286,3 +286,17 @@ async def give_up_pending(session: AsyncSession, older_than: datetime) -> int:
         .where(col(OutboxMessage.status) == "pending", col(OutboxMessage.created_at) < older_than)
         .values(status="failed", error="undeliverable: gave up waiting for a channel"),
     )
+
+
+async def move_chat(session: AsyncSession, *, channel: str, old_chat_id: str, new_chat_id: str) -> int:
+    """Messages still waiting for a chat that got a new id go to the new id."""
+    return await changed_count(
+        session,
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.chat_id) == old_chat_id,
+            col(OutboxMessage.status) == "pending",
+        )
+        .values(chat_id=new_chat_id),
+    )

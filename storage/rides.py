@@ -653,6 +653,21 @@ async def group_by_chat(session: AsyncSession, *, channel: str, chat_id: str) ->
     return None if row is None else _group(row)
 
 
+async def move_group(session: AsyncSession, *, group_id: int, chat_id: str) -> None:
+    """The group's chat got a new id (a Telegram group upgraded to a supergroup)."""
+    await session.execute(update(DriverGroup).where(col(DriverGroup.id) == group_id).values(chat_id=chat_id))
+
+
+async def open_in_group(session: AsyncSession, group_id: int) -> list[RideData]:
+    """Rides posted to this group that nobody has claimed yet."""
+    stmt = (
+        select(Ride)
+        .where(col(Ride.group_id) == group_id, col(Ride.status) == RideStatus.POSTED.value)
+        .order_by(col(Ride.id))
+    )
+    return [to_data(r) for r in (await session.execute(stmt)).scalars()]
+
+
 async def get_group(session: AsyncSession, group_id: int) -> DriverGroupData | None:
     row = await session.get(DriverGroup, group_id)
     return None if row is None else _group(row)

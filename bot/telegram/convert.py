@@ -71,6 +71,17 @@ def message_to_incoming(
     message: Message, *, update_id: str | None, bot_username: str | None = None
 ) -> Incoming | None:
     user = message.from_user
+    if message.migrate_to_chat_id is not None and user is not None:
+        # The group became a supergroup: its driver-group binding must follow it.
+        return Incoming(
+            channel=CHANNEL,
+            sender=sender_of(user),
+            chat_id=str(message.chat.id),
+            chat_kind=ChatKind.GROUP,
+            kind=Kind.CHAT_MOVED,
+            update_id=update_id,
+            moved_to=str(message.migrate_to_chat_id),
+        )
     if user is None or user.is_bot:
         return None  # channel posts, anonymous admins, other bots
     kind_of_chat = chat_kind(message.chat)

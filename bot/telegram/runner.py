@@ -52,10 +52,10 @@ from aiogram.types import (
 from bot.app import Linli
 from bot.settings import Settings
 from bot.telegram import CHANNEL, render
-from bot.telegram.convert import to_incoming
+from bot.telegram.convert import sender_of, to_incoming
 from bot.telegram.transport import TelegramTransport
 from dialogs.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
-from dialogs.messages import ChatKind, Outgoing
+from dialogs.messages import ChatKind, Incoming, Kind, Outgoing
 from scheduler.delivery import Transport
 from scheduler.ratelimit import limiter_key
 from storage import updates, users
@@ -487,6 +487,22 @@ class Poller:
         except Exception:
             log.exception("telegram: update %s failed", update.update_id)
 
+    async def _removed_from_group(self, update_id: int, event: ChatMemberUpdated) -> None:
+        member = event.new_chat_member
+        cannot_post = member.status == "restricted" and not getattr(member, "can_send_messages", True)
+        if member.status not in ("left", "kicked") and not cannot_post:
+            return
+        incoming = Incoming(
+            channel=CHANNEL,
+            sender=sender_of(event.from_user),
+            chat_id=str(event.chat.id),
+            chat_kind=ChatKind.GROUP,
+            kind=Kind.BOT_REMOVED,
+            update_id=str(update_id),
+            text=member.status,
+        )
+        await self.app.handler.handle(incoming)  # nothing can be said in that group any more
+
     async def _answer(self, query: CallbackQuery, toast: str | None = None) -> None:
         # Stops the button's spinner. A redelivered query is too old to answer: fine.
         try:
@@ -618,8 +634,10 @@ class Poller:
         return True
 
     async def _member_changed(self, update_id: int, event: ChatMemberUpdated) -> None:
-        """The person blocked (kicked) or unblocked the bot in their private chat."""
+        """The person blocked (kicked) or unblocked the bot in their private chat; or, in a
+        group, Linli was removed or lost the right to post (features hear of it)."""
         if event.chat.type != "private":
+            await self._removed_from_group(update_id, event)
             return
         status = event.new_chat_member.status
         if status not in ("kicked", "member"):

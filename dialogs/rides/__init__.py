@@ -89,4 +89,5 @@ FEATURE = Feature(
     jobs=jobs.JOBS,
     mydata=(privacy.mydata,),
     erasers=(privacy.erase,),
+    chat_events=(staff.group_event,),
 )

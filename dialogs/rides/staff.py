@@ -8,7 +8,8 @@ import re
 from dialogs import notify
 from dialogs.core import Context
 from dialogs.feature import NotAllowed
-from dialogs.messages import Choice, Outgoing
+from dialogs.i18n import Tr
+from dialogs.messages import Choice, Kind, Outgoing
 from dialogs.rides import buttons, cards, driver, news
 from storage import audit, communities, outbox, rides, users
 from storage.data import Role
@@ -180,3 +181,68 @@ async def _tell_group_assigned(ctx: Context, ride: RideData, driver_name: str) -
         kind="ride-post",
         dedupe_key=f"ride:{ride.id}:assigned:{driver.claim_round(ride)}",
     )
+
+
+# -- when something happens to the driver group -----------------------------------------
+
+
+async def group_event(ctx: Context) -> None:
+    """The driver group moved to a new chat id, or Linli was removed from it (or may no
+    longer post there): rides must not go on being posted to nobody."""
+    incoming = ctx.incoming
+    group = await rides.group_by_chat(ctx.session, channel=incoming.channel, chat_id=incoming.chat_id)
+    if group is None:
+        return
+    if incoming.kind is Kind.CHAT_MOVED and incoming.moved_to:
+        await _group_moved(ctx, group.id, incoming.moved_to)
+    elif incoming.kind is Kind.BOT_REMOVED:
+        await _group_lost(ctx, group.id)
+
+
+async def _group_moved(ctx: Context, group_id: int, new_chat_id: str) -> None:
+    incoming = ctx.incoming
+    await rides.move_group(ctx.session, group_id=group_id, chat_id=new_chat_id)
+    await outbox.move_chat(
+        ctx.session, channel=incoming.channel, old_chat_id=incoming.chat_id, new_chat_id=new_chat_id
+    )
+    await audit.record(
+        ctx.session,
+        actor_user_id=ctx.user.id,
+        action="driver_group_moved",
+        target=f"group:{group_id}",
+        detail=f"{incoming.chat_id} -> {new_chat_id}",
+    )
+    # The old posts' claim buttons now point at a chat that is gone: post the open rides again.
+    again = int(ctx.now().timestamp() * 1000)
+    for ride in await rides.open_in_group(ctx.session, group_id):
+        await news.announce(ctx.session, ride, again=True, round_no=again)
+
+
+async def _group_lost(ctx: Context, group_id: int) -> None:
+    incoming = ctx.incoming
+    await rides.unbind_group(ctx.session, channel=incoming.channel, chat_id=incoming.chat_id)
+    await audit.record(
+        ctx.session,
+        actor_user_id=ctx.user.id,
+        action="driver_group_lost",
+        target=f"group:{group_id}",
+        detail=incoming.text,
+    )
+    staff = await users.users_with_role(ctx.session, Role.STAFF)
+    await notify.to_users(
+        ctx.session,
+        staff,
+        lambda tr: Outgoing(tr("ride_driver.group_lost_staff", who=cards.person_name(ctx.user))),
+        kind="ride",
+        dedupe=f"driver-group:{group_id}:lost:{incoming.update_id}",
+    )
+    # Open rides of that group now need staff: each with an assign button.
+    for ride in await rides.open_in_group(ctx.session, group_id):
+        await _needs_staff(ctx, ride, dedupe=f"group-lost:{incoming.update_id}")
+
+
+async def _needs_staff(ctx: Context, ride: RideData, *, dedupe: str) -> None:
+    def assign(tr: Tr) -> list[list[Choice]]:
+        return cards.staff_ride_buttons(ride, tr)
+
+    await news.tell_staff(ctx.session, ride, "rides.staff_no_group", dedupe=dedupe, choices=assign)

@@ -163,3 +163,55 @@ async def press_on(tg: FakeTelegramServer, user: FakeUser, message: object, labe
     data = next((d for text, d in message.buttons if label in text), None)
     assert data is not None, f"no {label!r} in {message.buttons}"
     await tg.wait_callback_answer(tg.press(user, message, data))
+
+
+async def test_driver_group_upgraded_to_supergroup_then_bot_removed(linked: Linked) -> None:
+    """A group Telegram turns into a supergroup keeps its binding and its open posts; a
+    group that removes Linli is unbound at once, staff told, and new rides go to staff."""
+    tg = linked.tg
+    staff = Client(tg, tg.user(int(STAFF_ID), "周", last_name="网格员"))
+    alice = Client(tg, tg.user(1001, "王", last_name="奶奶"))
+    zhao = Client(tg, tg.user(1101, "赵", last_name="师傅"))
+    for person, phone in ((staff, "+8613700000000"), (alice, "+8613812345678"), (zhao, "+8613900000001")):
+        await onboard(person, phone)
+    await become_driver(tg, zhao, staff, "鄂A12345")
+    group = tg.group(-100123, "春和志愿司机群")
+    since = len(tg.sent)
+    tg.send_text(staff.user, "/bind_driver_group", chat=group)
+    await tg.wait_for_text(group, "本群已设为司机群", since=since)
+
+    async def book(done: str = "已发布") -> None:
+        await alice.say("/ride", "谁坐车")
+        await alice.press("我自己", "也可以直接打字写地址")
+        await alice.press("从家出发", "也可以选常去的地方")
+        await alice.press("常去医院", "请选择要去的医院")
+        await alice.press("协和医院", "什么时候出发")
+        await alice.press("现在", "几个人")
+        await alice.press("1", "特别照顾")
+        await alice.press("完成", "还有什么要告诉司机")
+        await alice.press("没有了", "请核对行程信息")
+        await alice.press("确认发布", done)
+
+    since = len(tg.sent)
+    await book()
+    await tg.wait_for_text(group, "新的用车请求", since=since)
+
+    # Telegram upgrades the group: the open ride is posted again in the new chat, and a
+    # claim pressed there counts.
+    since = len(tg.sent)
+    supergroup = tg.migrate_group(group, -1_001_000_000_123, by=staff.user)
+    repost = await tg.wait_for_text(supergroup, "还没有司机接单", since=since)
+    ((_label, claim),) = repost.buttons
+    assert claim is not None
+    since = len(tg.sent)
+    tg.press(zhao.user, repost, claim)
+    await tg.wait_for_text(zhao.user, "完整信息如下", since=since)
+
+    # Linli is removed from the supergroup: staff hear at once; the next ride goes to staff.
+    since = len(tg.sent)
+    tg.remove_bot(supergroup, by=alice.user)
+    await tg.wait_for_text(staff.user, "移出", since=since)
+    since = len(tg.sent)
+    await book(done="暂时没有司机群")
+    alert = await tg.wait_for_text(staff.user, "没有可发布的司机群", since=since)
+    assert any(d and d.startswith("a:ride_assign:") for _, d in alert.buttons)

@@ -692,6 +692,8 @@ class FakeTelegramServer:
         self.users: dict[int, FakeUser] = {}
         self.groups: dict[int, FakeChat] = {}
         self._blocked: dict[int, str] = {}
+        # Groups upgraded to supergroups: old id → new id (sending to the old id fails).
+        self._migrated: dict[int, int] = {}
 
         # Failure injection and flood emulation.
         self._failures: list[dict[str, Any]] = []
@@ -963,6 +965,50 @@ class FakeTelegramServer:
         self._queue.append(_QueuedUpdate(update, forced=True))
         self._update_pulse.fire()
         return update
+
+    def migrate_group(self, chat: FakeChat, new_id: int, *, by: FakeUser) -> FakeChat:
+        """The group becomes a supergroup with a new id, as Telegram does when a group
+        grows or gets admin features: a service message in the old chat names the new id,
+        one in the new chat names the old; sending to the old id fails from now on."""
+        new = self.group(new_id, chat.title, username=chat.username)
+        self._migrated[chat.id] = new_id
+        for where, body in ((chat, {"migrate_to_chat_id": new_id}), (new, {"migrate_from_chat_id": chat.id})):
+            self._enqueue(
+                {
+                    "message": {
+                        "message_id": next(self._counter),
+                        "from": by.to_dict(),
+                        "chat": where.to_dict(),
+                        "date": self._now(),
+                        **body,
+                    }
+                }
+            )
+        return new
+
+    def remove_bot(self, chat: FakeChat, *, by: FakeUser, status: str = "kicked") -> dict[str, Any]:
+        """Someone removes the bot from a group (``kicked``/``left``), or takes its right
+        to post away (``restricted``): the bot gets its my_chat_member update."""
+        if status != "restricted":
+            self._blocked[chat.id] = "Forbidden: bot was kicked from the group chat"
+        else:
+            self._blocked[chat.id] = "Bad Request: not enough rights to send text messages to the chat"
+        new_member: dict[str, Any] = {"status": status, "user": dict(self.bot_user)}
+        if status == "kicked":
+            new_member["until_date"] = 0
+        if status == "restricted":
+            new_member.update(is_member=True, can_send_messages=False, until_date=0)
+        return self._enqueue(
+            {
+                "my_chat_member": {
+                    "chat": chat.to_dict(),
+                    "from": by.to_dict(),
+                    "date": self._now(),
+                    "old_chat_member": {"status": "member", "user": dict(self.bot_user)},
+                    "new_chat_member": new_member,
+                }
+            }
+        )
 
     def block(self, user: FakeUser, *, notify: bool = True) -> dict[str, Any] | None:
         """The user blocks the bot; with notify, the bot gets its my_chat_member update."""
@@ -1405,6 +1451,12 @@ class FakeTelegramServer:
             except (TypeError, ValueError):
                 raise _bad("chat not found") from None
         self._chat(chat_id)  # raises "chat not found"
+        if check_reachable and chat_id in self._migrated:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self._migrated[chat_id]},
+            )
         if check_reachable and chat_id in self._blocked:
             raise ApiError(403, self._blocked[chat_id])
         return chat_id
