@@ -50,11 +50,14 @@ def _add_photo(ctx: Context) -> Result | None:
     incoming = ctx.incoming
     if incoming.kind is not Kind.PHOTO or not incoming.photo_ref:
         return None
-    photos: list[str] = ctx.data.setdefault("photos", [])
+    # A new list, never the stored one changed in place: the conversation is saved
+    # only when its data differs from what was loaded.
+    photos: list[str] = list(ctx.data.get("photos") or [])
     if len(photos) >= MAX_PHOTOS:
         return Retry("reports.too_many_photos", {"max": MAX_PHOTOS})
     if incoming.photo_ref not in photos:
         photos.append(incoming.photo_ref)
+    ctx.data["photos"] = photos
     if incoming.text:
         _add_description(ctx, incoming.text)
     return Retry("reports.photo_added", {"count": len(photos), "left": MAX_PHOTOS - len(photos)})
