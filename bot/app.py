@@ -38,7 +38,15 @@ class Linli:
         self.db = Database(settings.database_url)
         # Whatever a transaction queues in the outbox, the sender hears of it on commit.
         self.db.on_outbox_commit = self.wake_sender
-        self.env = Env(config=Config(driver_reminders=settings.driver_reminder_minutes))
+        self.env = Env(
+            config=Config(
+                driver_reminders=settings.driver_reminder_minutes,
+                media_dir=settings.media_dir,
+                report_categories=settings.report_category_list,
+                report_escalation=settings.report_escalation_list,
+                report_centre_radius_km=settings.report_centre_radius_km,
+            )
+        )
         self.registry = Registry.build(FEATURES)
         self.jobs = Jobs(self.db, now=self.env.now)
         self.registry.install_jobs(self.jobs, self.env)

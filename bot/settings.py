@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     outbox_retention_days: int = Field(default=30, ge=1, le=3650)
     # Minutes before pickup at which the driver is reminded, e.g. "30,5".
     ride_driver_reminders: str = "30,5"
+    # Where Linli stores files people sent (problem report photos).
+    media_dir: str = "media"
+    # Problem report categories offered, in order (empty: all), e.g. "manhole,road,streetlight".
+    report_categories: str = ""
+    # Who hears of reports past their deadline: Telegram user ids (or "<channel>:<id>").
+    report_escalation: str = ""
+    # A report farther than this from every community centre goes to the city-wide group.
+    report_centre_radius_km: float = 2.0
 
     @field_validator("telegram_token", mode="before")
     @classmethod
@@ -52,6 +60,14 @@ class Settings(BaseSettings):
     @property
     def driver_reminder_minutes(self) -> tuple[int, ...]:
         return tuple(sorted({int(p) for p in self.ride_driver_reminders.split(",")}, reverse=True))
+
+    @property
+    def report_category_list(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.report_categories.split(",") if p.strip())
+
+    @property
+    def report_escalation_list(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.report_escalation.split(",") if p.strip())
 
     @property
     def admin_ids(self) -> list[str]:

@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 from bot.app import Linli
@@ -35,7 +36,7 @@ HELP = """Terminal controls:
   :who                list the demo people
   :loc <lat> <lon>    share a location (e.g. :loc 30.4806 114.4103)
   :contact <phone>    share your phone number as a contact
-  :photo              send a photo
+  :photo [path]       send a photo (a JPEG file, or a small built-in picture)
   :sticker            send something Linli can't read
   :group              speak in (or leave) the drivers' group chat; staff bind it there
                       with /bind_driver_group, drivers claim rides there
@@ -163,7 +164,9 @@ class TerminalChat:
                 Kind.CONTACT, contact=Contact(phone=" ".join(args), owner_external_id=self.person)
             )
         if verb == "photo":
-            return self.incoming(Kind.PHOTO, photo_ref="terminal-photo", text=rest)
+            path = args[0] if args and os.path.isfile(args[0]) else "terminal-photo"
+            caption = rest.removeprefix(args[0]).strip() if args and path != "terminal-photo" else rest
+            return self.incoming(Kind.PHOTO, photo_ref=path, text=caption)
         if verb == "sticker":
             return self.incoming(Kind.UNSUPPORTED)
         self.say(HELP.format(people=people))
@@ -190,6 +193,25 @@ class TerminalChat:
             self.screen.show(self.chat, label, reply)
 
 
+# A 1×1 JPEG: what ":photo" without a file sends.
+PLACEHOLDER_JPEG = bytes.fromhex(
+    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b0c1912"
+    "130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ffc0000b080001"
+    "000101011100ffc4001f0000010501010101010100000000000000000102030405060708090a0bffc400b51000020103"
+    "03020403050504040000017d01020300041105122131410613516107227114328191a1082342b1c11552d1f024336272"
+    "82090a161718191a25262728292a3435363738393a434445464748494a535455565758595a636465666768696a737475"
+    "767778797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9"
+    "cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffda0008010100003f00fbd3ffd9"
+)
+
+
+async def fetch_terminal_photo(ref: str) -> bytes:
+    """The terminal's photos are files on this machine (or the built-in picture)."""
+    if ref == "terminal-photo":
+        return PLACEHOLDER_JPEG
+    return await asyncio.to_thread(Path(ref).read_bytes)
+
+
 def _read_lines(queue: asyncio.Queue[str | None]) -> None:
     """stdin in a daemon thread, so the outbox keeps printing while we wait for input
     and leaving never waits for a blocked read."""
@@ -211,6 +233,7 @@ async def run_terminal(app: Linli, *, person: str, language: str | None) -> None
         for user in await users.list_users(session, limit=1000):
             if user.channel == CHANNEL and user.display_name:
                 chat.names.setdefault(user.external_id, user.display_name)
+    app.env.photos.register(CHANNEL, fetch_terminal_photo)
     await app.start({CHANNEL: TerminalTransport(chat.screen, chat.name)})
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     _read_lines(queue)

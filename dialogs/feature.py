@@ -37,14 +37,52 @@ class Config:
 
     # Minutes before pickup at which the driver is reminded.
     driver_reminders: tuple[int, ...] = (30, 5)
+    # Where Linli keeps files people sent (report photos): LINLI_MEDIA_DIR.
+    media_dir: str = "media"
+    # Problem reports: the categories offered, in order (empty: all known ones).
+    report_categories: tuple[str, ...] = ()
+    # Who hears of a report past its deadline ("<channel>:<platform id>", or a Telegram id).
+    report_escalation: tuple[str, ...] = ()
+    # A point farther than this from every community centre goes to the city-wide group.
+    report_centre_radius_km: float = 2.0
+
+
+# -- photos people sent, fetched from their channel ---------------------------------------
+
+# Returns the bytes of a photo from the platform reference a channel put into
+# ``Incoming.photo_ref``; raises when the platform cannot give it (now).
+FetchPhoto = Callable[[str], Awaitable[bytes]]
+
+
+class Photos:
+    """The one channel-neutral way to get a photo's bytes: each channel registers how it
+    downloads one (Telegram: getFile and the file URL); features ask by channel and
+    reference and never learn what a platform is. Filled in by bot/ at start-up."""
+
+    def __init__(self) -> None:
+        self._fetchers: dict[str, FetchPhoto] = {}
+
+    def register(self, channel: str, fetch: FetchPhoto) -> None:
+        self._fetchers[channel] = fetch
+
+    def can_fetch(self, channel: str) -> bool:
+        return channel in self._fetchers
+
+    async def fetch(self, channel: str, ref: str) -> bytes:
+        fetcher = self._fetchers.get(channel)
+        if fetcher is None:
+            raise LookupError(f"no way to fetch photos from channel {channel!r}")
+        return await fetcher(ref)
 
 
 @dataclass(frozen=True, slots=True)
 class Env:
-    """Settings and the clock: what a step, an action or a job may depend on."""
+    """Settings, the clock and the channels' photo fetchers: what a step, an action
+    or a job may depend on."""
 
     config: Config = field(default_factory=Config)
     clock: Callable[[], datetime] = utcnow
+    photos: Photos = field(default_factory=Photos)
 
     def now(self) -> datetime:
         return self.clock()

@@ -11,6 +11,7 @@ import logging
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import (
+    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -107,7 +108,7 @@ async def send_one(bot: Bot, chat_id: int, message: Outgoing) -> list[int]:
         texts = split_text(rest) if rest else []
         sent = await bot.send_photo(
             chat_id,
-            message.photo_ref,
+            photo_input(message.photo_ref),
             caption=caption or None,
             reply_markup=None if texts or message.place else markup,
         )
@@ -129,6 +130,11 @@ async def send_one(bot: Bot, chat_id: int, message: Outgoing) -> list[int]:
     if not ids:
         log.warning("telegram: nothing to send for an empty message to chat %s", chat_id)
     return ids
+
+
+def photo_input(ref: str) -> str | FSInputFile:
+    """A Telegram file id as it is; ``file:<path>`` (a photo Linli stored) is uploaded."""
+    return FSInputFile(ref.removeprefix("file:")) if ref.startswith("file:") else ref
 
 
 def _editable(message: Outgoing) -> bool:

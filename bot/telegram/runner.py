@@ -53,6 +53,7 @@ from bot.app import Linli
 from bot.settings import Settings
 from bot.telegram import CHANNEL, render
 from bot.telegram.convert import sender_of, to_incoming
+from bot.telegram.photos import TelegramPhotos
 from bot.telegram.transport import TelegramTransport
 from dialogs.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from dialogs.messages import ChatKind, Incoming, Kind, Outgoing
@@ -126,6 +127,8 @@ async def run_telegram(app: Linli, *, bot: Bot | None = None, stop: asyncio.Even
             return  # stopped before Telegram ever answered
         log.info("telegram: bot @%s (id %s) starting", me.username, me.id)
         await register_commands(app, bot)
+        # Features fetch photos people sent through this, never through the Bot API.
+        app.env.photos.register(CHANNEL, TelegramPhotos(bot).fetch)
         transports: dict[str, Transport] = {CHANNEL: TelegramTransport(bot)}
         await app.start(transports)
         poller = Poller(app, bot, stop, bot_username=me.username)

@@ -1,0 +1,155 @@
+"""Problem reports end to end: the real aiogram Bot over HTTP against the fake Bot API,
+``run_telegram`` polling, on SQLite and PostgreSQL.
+
+A rider reports a missing manhole cover with photos and a location in five actions
+(counted); it lands in the staff group bound to the community covering the point; the
+photos are fetched through getFile, stored in the media folder and shown to the group
+from there; a neighbour reporting the same thing follows it instead; staff take it,
+fix it with a photo; the rider confirms and rates; the follower hears every step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from sqlalchemy import select
+
+from bot.app import Linli
+from bot.telegram.runner import make_bot, run_telegram
+from storage.reports import Report, ReportPhoto
+from tests.conftest import STAFF_ID
+from tests.e2e.test_rides_e2e import onboard
+from tests.e2e.test_telegram_e2e import Client, Linked, onboard_en, settings_for
+from tests.fakes.telegram_api import FakeTelegramServer
+
+PROBLEM = b"\xff\xd8\xff\xdb\x00\x03\x01\xff\xda\x00\x02manhole-hole\xff\xd9"
+FIXED = b"\xff\xd8\xff\xdb\x00\x03\x01\xff\xda\x00\x02manhole-fixed\xff\xd9"
+
+
+@pytest_asyncio.fixture
+async def linked(
+    fake_telegram: FakeTelegramServer, database_url: str, tmp_path: Path
+) -> AsyncIterator[Linked]:
+    settings = settings_for(fake_telegram, database_url).model_copy(
+        update={"media_dir": str(tmp_path / "media")}
+    )
+    app = Linli(settings)
+    bot = make_bot(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_telegram(app, bot=bot, stop=stop), name="telegram")
+    try:
+        await fake_telegram.wait_polling(timeout=30)
+        yield Linked(fake_telegram, app, bot)
+    finally:
+        stop.set()
+        try:
+            async with asyncio.timeout(10):
+                await task
+        finally:
+            await bot.session.close()
+
+
+async def test_report_photos_routing_loop_followers_and_rating(linked: Linked, tmp_path: Path) -> None:
+    tg = linked.tg
+    staff = Client(tg, tg.user(int(STAFF_ID), "周", last_name="网格员"))
+    rider = Client(tg, tg.user(1201, "郭", last_name="小哥"))
+    neighbour = Client(tg, tg.user(1202, "Lily", language_code="en"))
+    for person, phone in ((staff, "+8613700000000"), (rider, "+8613812345678")):
+        await onboard(person, phone)
+    await onboard_en(neighbour)
+
+    # Staff bind 春和's group; the rest of the city has a fallback group.
+    chunhe = tg.group(-100201, "春和社区问题处理群")
+    city = tg.group(-100202, "全市兜底群")
+    for group, args in ((chunhe, "春和社区"), (city, "全市")):
+        since = len(tg.sent)
+        tg.send_text(staff.user, f"/bind_report_group {args}", chat=group)
+        await tg.wait_for_text(group, "✅", since=since)
+
+    # The rider, on the road: five actions.
+    actions = 0
+    await rider.say("/report", "是什么问题")
+    actions += 1
+    await rider.press("井盖", "拍张照片")
+    actions += 1
+    since = len(tg.sent)
+    tg.send_photo(rider.user, PROBLEM, caption="东门口井盖没了")
+    actions += 1
+    await tg.wait_for_text(rider.user, "问题在哪里", since=since)
+    tg.send_photo(rider.user, PROBLEM + b"2")  # a second photo at the place question
+    await tg.wait_for_text(rider.user, "第 2 张", since=since)
+    since = len(tg.sent)
+    tg.send_location(rider.user, 30.4807, 114.4104)
+    await tg.wait_for_text(rider.user, "请核对", since=since)
+    actions += 1
+    since = len(tg.sent)
+    await rider.press("确认提交", "已提交")
+    actions += 1
+    assert actions <= 5
+
+    card = await tg.wait_for_text(chunhe, "东门口井盖没了", since=since)
+    assert "郭 小哥" in (card.text or "") and "13812345678" not in (card.text or "")
+    photo = await tg.wait_for(lambda m: m.chat_id == chunhe.chat_id and m.method == "sendPhoto", since=since)
+    assert "现场照片" in (photo.text or "")
+    assert not [m for m in tg.sent[since:] if m.chat_id == city.chat_id]
+    async with linked.app.db.transaction() as session:
+        report = (await session.execute(select(Report))).scalar_one()
+        stored = (
+            (await session.execute(select(ReportPhoto).where(ReportPhoto.path.is_not(None)))).scalars().all()
+        )
+    # Both photos are kept by Linli, not only as Telegram file ids.
+    await tg.wait_for(
+        lambda m: m.chat_id == chunhe.chat_id and m.method == "sendPhoto", since=photo.index + 1
+    )
+    async with linked.app.db.transaction() as session:
+        stored = (
+            (await session.execute(select(ReportPhoto).where(ReportPhoto.path.is_not(None)))).scalars().all()
+        )
+    assert len(stored) == 2
+    assert {(tmp_path / "media" / p.path).read_bytes() for p in stored if p.path} == {PROBLEM, PROBLEM + b"2"}
+    number = f"WH-{report.id:06d}"
+
+    # The neighbour sees the same hole: offered as the same problem, follows it.
+    await neighbour.say("the manhole cover is gone", "Is it about")
+    await neighbour.press("Yes,", "take a photo")
+    await neighbour.press("No photo", "Where is it")
+    since = len(tg.sent)
+    tg.send_location(neighbour.user, 30.4808, 114.4104)
+    await tg.wait_for_text(neighbour.user, "Similar problems", since=since)
+    await neighbour.press(number, "You now follow")
+
+    # Staff take it in the group; rider and follower hear it, each in their language.
+    since = len(tg.sent)
+    take = next(d for t, d in card.buttons if d and d.startswith("a:report_take:"))
+    await tg.wait_callback_answer(tg.press(staff.user, card, take))
+    await tg.wait_for_text(rider.user, "已受理", since=since)
+    await tg.wait_for_text(neighbour.user, "was accepted", since=since)
+    panel = await tg.wait_for_text(staff.user, "由您负责", since=since)
+
+    # Fixed, with a photo of the fix.
+    resolve = next(d for t, d in panel.buttons if d and d.startswith("a:report_resolve:"))
+    since = len(tg.sent)
+    tg.press(staff.user, panel, resolve)
+    await tg.wait_for_text(staff.user, "修好后的照片", since=since)
+    since = len(tg.sent)
+    tg.send_photo(staff.user, FIXED, caption="已补装新井盖")
+    news = await tg.wait_for_text(rider.user, "已补装新井盖", since=since)
+    await tg.wait_for_text(neighbour.user, "was fixed", since=since)
+    await tg.wait_for(lambda m: m.chat_id == rider.user.id and m.method == "sendPhoto", since=since)
+
+    # The rider confirms and rates.
+    confirm = next(d for t, d in news.buttons if d and d.startswith("a:report_confirm:"))
+    since = len(tg.sent)
+    tg.press(rider.user, news, confirm)
+    rating = await tg.wait_for(lambda m: m is news and "打个分" in (m.text or ""))
+    await tg.wait_for_text(neighbour.user, "is closed", since=since)
+    five = next(d for t, d in rating.buttons if t.startswith("5"))
+    assert five is not None
+    tg.press(rider.user, rating, five)
+    await tg.wait_for(lambda m: m is news and "谢谢您的评价" in (m.text or ""))
+    async with linked.app.db.transaction() as session:
+        done = (await session.execute(select(Report))).scalar_one()
+    assert (done.status, done.rating) == ("closed", 5)
