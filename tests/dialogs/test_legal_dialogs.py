@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel import col
 
-from dialogs.legal import buttons
+from dialogs.legal import buttons, kb
 from storage import legal, users
 from storage.data import Role
 from storage.engine import Database
@@ -92,7 +92,7 @@ async def test_english_question_and_low_confidence_offers_a_lawyer(db: Database)
 
 
 async def test_book_conflict_privacy_forgery_and_lawyer_cancel(db: Database) -> None:
-    kit, clock = await _kit(db)
+    kit, _ = await _kit(db)
     li = await _lawyer(kit, "601", "李律师", seats="1")
     # Zhang declares a conflict with 美团.
     zhang = await _lawyer(kit, "602", "张律师")
@@ -146,7 +146,7 @@ async def test_book_conflict_privacy_forgery_and_lawyer_cancel(db: Database) -> 
     await carl.click("工资劳动")
     await carl.send("公司三个月没发工资了")
     await carl.click("没有对方")
-    await carl.click(("周二"))
+    await carl.click("周二")
     await carl.click("李律师")
     assert "加入候补" in carl.buttons()[0]
     await carl.click("加入候补")
@@ -196,3 +196,27 @@ async def test_resident_cancels_and_reschedules_until_two_hours_before(db: Datab
     await ann.press(buttons.CancelBookingYes(booking=live.id).pack())
     assert "no longer be cancelled" in ann.text()
     assert li  # the lawyer's hours served the booking
+
+
+async def test_imported_entries_answer_in_chat(db: Database) -> None:
+    kit, _ = await _kit(db)
+    new = kb.parse_entry(
+        {
+            "id": "station_hours",
+            "topic": "wages",
+            "q_zh": ["春芽小站几点开门"],
+            "q_en": ["When is the station open"],
+            "answer_zh": "春芽小站每天九点开门。",
+            "answer_en": "The station opens at nine every day.",
+            "law_zh": "《法律援助法》第四十一条",
+            "law_en": "Legal Aid Law art. 41",
+            "where": ["station"],
+        }
+    )
+    async with kit.db.transaction() as session:
+        await kb.save(session, [new])
+    alice = kit.person("801", "Alice")
+    await kit.onboard(alice)
+    await alice.send("/legal")
+    await alice.send("春芽小站几点开门呀")
+    assert "每天九点开门" in alice.text()
