@@ -220,3 +220,36 @@ async def test_imported_entries_answer_in_chat(db: Database) -> None:
     await alice.send("/legal")
     await alice.send("春芽小站几点开门呀")
     assert "每天九点开门" in alice.text()
+
+
+async def test_forget_cancels_upcoming_and_erases_what_was_typed(db: Database) -> None:
+    kit, _ = await _kit(db)
+    li = await _lawyer(kit, "901", "李律师")
+    ann = kit.person("902", "Ann")
+    await kit.onboard(ann)
+    await ann.send("/legal")
+    await ann.click("预约律师")
+    await ann.click("租房")
+    await ann.send("房东不退押金三千元")
+    await ann.send("房东张某某")
+    await ann.click("个空位")
+    await ann.click("09:00")
+    await ann.click("确认预约")
+    async with kit.db.transaction() as session:
+        (booking,) = await legal.for_resident(session, (await ann.data()).id)
+    await ann.send("/mydata")
+    assert "房东不退押金三千元" in ann.text()
+    await ann.send("/forget")
+    await ann.click("删除")
+    async with kit.db.transaction() as session:
+        after = await legal.get_booking(session, booking.id)
+        slot = await legal.get_slot(session, booking.slot_id)
+    assert after is not None and after.status is legal.BookingStatus.CANCELLED
+    assert (after.resident_user_id, after.description, after.opposing_party, after.client_name) == (
+        None,
+        "",
+        "",
+        "",
+    )
+    assert slot is not None and slot.taken == 0
+    assert any("取消了" in m.text for m in await li.inbox())
