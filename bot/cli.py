@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("role", choices=["staff", "driver", "lawyer", "gig_worker"])
     users = admin_sub.add_parser("users", help="list people (optionally matching a query)")
     users.add_argument("query", nargs="?", default="")
+
+    legal = sub.add_parser("legal", help="the legal FAQ")
+    legal_sub = legal.add_subparsers(dest="legal_command", required=True)
+    imp = legal_sub.add_parser("import", help="add or replace FAQ entries from a TOML or JSON file")
+    imp.add_argument("file", help="entries shaped like dialogs/legal/knowledge.toml")
+    imp.add_argument("--dry-run", action="store_true", help="only check the file")
     return parser
 
 

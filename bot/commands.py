@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import logging
 import os
@@ -37,6 +38,8 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if args.command == "admin":
             return await _admin(db, args, frozenset(settings.admin_ids))
+        if args.command == "legal":
+            return await _legal_import(db, args)
     finally:
         await db.dispose()
     return 2
@@ -109,3 +112,31 @@ async def _admin(db: Database, args: argparse.Namespace, settings_admins: frozen
         if args.admin_command == "revoke" and role is Role.STAFF and user.external_id in settings_admins:
             print("note: listed in LINLI_ADMINS, but this revocation is recorded and wins")
         return 0
+
+
+async def _legal_import(db: Database, args: argparse.Namespace) -> int:
+    """Check a file of FAQ entries and store them: same id replaces a shipped entry."""
+    from pathlib import Path
+
+    from dialogs.legal import kb
+
+    path = Path(args.file)
+    try:
+        text = await asyncio.to_thread(path.read_text, "utf-8")
+        entries = kb.parse_file(text, name=path.name)
+    except OSError as exc:
+        print(f"cannot read {path}: {exc}")
+        return 1
+    except kb.InvalidEntry as exc:
+        print(f"{path} was not imported:\n{exc}")
+        return 1
+    shipped = {e.id for e in kb.shipped()}
+    replaced = sum(e.id in shipped for e in entries)
+    if args.dry_run:
+        print(f"{path}: {len(entries)} entries are valid ({replaced} would replace shipped ones)")
+        return 0
+    await schema.upgrade(db)
+    async with db.transaction() as session:
+        await kb.save(session, entries)
+    print(f"imported {len(entries)} entries ({replaced} replace shipped ones, {len(entries) - replaced} new)")
+    return 0

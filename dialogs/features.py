@@ -8,7 +8,7 @@ tried for free text.
 
 from __future__ import annotations
 
-from dialogs import account, applications, onboarding, reports, rides, soon
+from dialogs import account, applications, legal, onboarding, reports, rides, soon
 from dialogs.feature import Feature
 
 FEATURES: tuple[Feature, ...] = (
@@ -17,5 +17,6 @@ FEATURES: tuple[Feature, ...] = (
     applications.FEATURE,
     rides.FEATURE,
     reports.FEATURE,
+    legal.FEATURE,
     soon.FEATURE,
 )
