@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import sys
+from pathlib import Path
 
 from bot.app import Linli
 from bot.settings import Settings
-from storage import demo, schema, users
+from storage import demo, schema, stations, stations_io, users
 from storage.data import Role
 from storage.engine import Database
 
@@ -36,6 +39,8 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if args.command == "admin":
             return await _admin(db, args)
+        if args.command == "stations":
+            return await _stations(db, args)
     finally:
         await db.dispose()
     return 2
@@ -91,3 +96,42 @@ async def _admin(db: Database, args: argparse.Namespace) -> int:
             f"{'' if changed else ' (no change)'}"
         )
         return 0
+
+
+async def _stations(db: Database, args: argparse.Namespace) -> int:
+    await schema.upgrade(db)
+    if args.stations_command == "export":
+        async with db.transaction() as session:
+            found = await stations.all_stations(session)
+        text = stations_io.write_geojson(found) if args.format == "geojson" else stations_io.write_csv(found)
+        if args.output == "-":
+            sys.stdout.write(text)
+        else:
+            await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
+            print(f"exported {len(found)} stations to {args.output}", file=sys.stderr)
+        return 0
+    path = Path(args.file)
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"{path}: cannot read the file ({e})", file=sys.stderr)
+        return 1
+    try:
+        result = stations_io.read(text, name=path.name)
+    except stations_io.FileError as e:
+        print(f"{path}: {e}; nothing imported", file=sys.stderr)
+        return 1
+    if result.errors:
+        for error in result.errors:
+            print(f"{path}:{error.line}: {error.reason}", file=sys.stderr)
+        print(
+            f"{len(result.errors)} bad rows, {len(result.stations)} good; nothing imported", file=sys.stderr
+        )
+        return 1
+    if args.dry_run:
+        print(f"{path}: {len(result.stations)} stations, all valid (dry run: nothing imported)")
+        return 0
+    async with db.transaction() as session:
+        done = await stations.upsert_many(session, result.stations)
+    print(f"{path}: {done.created} stations added, {done.updated} updated")
+    return 0
