@@ -31,6 +31,11 @@ async def show_action(ctx: Context, data: buttons.Show) -> None:
     if isinstance(place, dict) and "lat" in place:
         km = geo.distance_km(place["lat"], place["lon"], station.latitude, station.longitude)
     choices = []
+    if ctx.flow == find.NAME and ctx.step == "results":
+        # Channels take the buttons off a pressed list: the pin leads back to it.
+        choices.append([ctx.button("stations.back_to_list", "list")])
+    else:
+        ctx.show_menu = True
     if ctx.user.has(Role.STAFF):
         choices.append([Choice(ctx.t("stations.staff_manage"), buttons.Manage(station=station.id).pack())])
     ctx.say(cards.details(station, ctx.now(), ctx.tr, km))

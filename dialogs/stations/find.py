@@ -280,6 +280,8 @@ async def on_results(ctx: Context) -> Result:
         else:
             ctx.data.update(kinds=[], amen=[], open=False, page=0)
         return Retry()
+    if value == "list":
+        return Retry()
     if value == "kinds":
         return Next("kinds")
     if value == "amen":
