@@ -79,7 +79,10 @@ async def test_free_text_routes_to_flows(kit: Kit) -> None:
     await alice.send("我要打车")
     assert "谁坐车" in alice.text()
     await alice.send("/cancel")
-    await alice.send("找驿站")  # recognised; its service comes with a later issue
+    await alice.send("找驿站")
+    assert "想在哪附近找驿站" in alice.text()
+    await alice.send("/cancel")
+    await alice.send("法律咨询")  # recognised; its service comes with a later issue
     assert "即将开通" in alice.text()
     await alice.send("今天天气不错")
     assert "没听懂" in alice.text()
