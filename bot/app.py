@@ -25,7 +25,7 @@ from scheduler.delivery import Transport
 from scheduler.jobs import Jobs
 from scheduler.ratelimit import RateLimiter
 from scheduler.sender import OutboxSender
-from storage import demo, schema, updates
+from storage import demo, schema, stations_io, updates
 from storage.engine import Database
 from storage.leader import Leadership
 
@@ -76,7 +76,10 @@ class Linli:
             async with self.db.transaction() as session:
                 if await demo.is_empty(session):
                     await demo.load(session)
-                    log.info("loaded demo data (communities and demo people)")
+                    log.info("loaded demo data (communities, demo people, sample rest stations)")
+                elif added := await stations_io.load_sample(session):
+                    # A demo database from before rest stations existed.
+                    log.info("loaded %d sample rest stations", added)
 
     async def start(self, transports: dict[str, Transport]) -> None:
         """Deliver the outbox through these channels and run the scheduler — in the one

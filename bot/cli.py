@@ -30,7 +30,18 @@ def _parser() -> argparse.ArgumentParser:
     down.add_argument("revision")
     db_sub.add_parser("current", help="show the current revision")
 
-    sub.add_parser("demo-data", help="load the demo communities and people (idempotent)")
+    sub.add_parser("demo-data", help="load the demo communities, people and sample stations (idempotent)")
+
+    stations = sub.add_parser("stations", help="rest stations: import and export (CSV or GeoJSON)")
+    stations_sub = stations.add_subparsers(dest="stations_command", required=True)
+    imp = stations_sub.add_parser(
+        "import", help="add or update stations from a file; any bad row and nothing is imported"
+    )
+    imp.add_argument("file", help="a .csv or .geojson file (WGS-84 coordinates)")
+    imp.add_argument("--dry-run", action="store_true", help="check the file, change nothing")
+    exp = stations_sub.add_parser("export", help="write every station (re-importable)")
+    exp.add_argument("--format", choices=["csv", "geojson"], default="csv")
+    exp.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
 
     admin = sub.add_parser("admin", help="bootstrap tasks")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)

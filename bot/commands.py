@@ -7,10 +7,12 @@ import asyncio
 import getpass
 import logging
 import os
+import sys
+from pathlib import Path
 
 from bot.app import Linli
 from bot.settings import Settings
-from storage import audit, demo, schema, users
+from storage import audit, demo, schema, stations, stations_io, users
 from storage.data import Role
 from storage.engine import Database
 
@@ -40,6 +42,8 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return await _admin(db, args, frozenset(settings.admin_ids))
         if args.command == "legal":
             return await _legal_import(db, args)
+        if args.command == "stations":
+            return await _stations(db, args)
     finally:
         await db.dispose()
     return 2
@@ -116,8 +120,6 @@ async def _admin(db: Database, args: argparse.Namespace, settings_admins: frozen
 
 async def _legal_import(db: Database, args: argparse.Namespace) -> int:
     """Check a file of FAQ entries and store them: same id replaces a shipped entry."""
-    from pathlib import Path
-
     from dialogs.legal import kb
 
     path = Path(args.file)
@@ -139,4 +141,43 @@ async def _legal_import(db: Database, args: argparse.Namespace) -> int:
     async with db.transaction() as session:
         await kb.save(session, entries)
     print(f"imported {len(entries)} entries ({replaced} replace shipped ones, {len(entries) - replaced} new)")
+    return 0
+
+
+async def _stations(db: Database, args: argparse.Namespace) -> int:
+    await schema.upgrade(db)
+    if args.stations_command == "export":
+        async with db.transaction() as session:
+            found = await stations.all_stations(session)
+        text = stations_io.write_geojson(found) if args.format == "geojson" else stations_io.write_csv(found)
+        if args.output == "-":
+            sys.stdout.write(text)
+        else:
+            await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
+            print(f"exported {len(found)} stations to {args.output}", file=sys.stderr)
+        return 0
+    path = Path(args.file)
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"{path}: cannot read the file ({e})", file=sys.stderr)
+        return 1
+    try:
+        result = stations_io.read(text, name=path.name)
+    except stations_io.FileError as e:
+        print(f"{path}: {e}; nothing imported", file=sys.stderr)
+        return 1
+    if result.errors:
+        for error in result.errors:
+            print(f"{path}:{error.line}: {error.reason}", file=sys.stderr)
+        print(
+            f"{len(result.errors)} bad rows, {len(result.stations)} good; nothing imported", file=sys.stderr
+        )
+        return 1
+    if args.dry_run:
+        print(f"{path}: {len(result.stations)} stations, all valid (dry run: nothing imported)")
+        return 0
+    async with db.transaction() as session:
+        done = await stations.upsert_many(session, result.stations)
+    print(f"{path}: {done.created} stations added, {done.updated} updated")
     return 0

@@ -8,7 +8,7 @@ tried for free text.
 
 from __future__ import annotations
 
-from dialogs import account, applications, legal, onboarding, reports, rides, soon
+from dialogs import account, applications, legal, onboarding, reports, rides, soon, stations
 from dialogs.feature import Feature
 
 FEATURES: tuple[Feature, ...] = (
@@ -18,5 +18,6 @@ FEATURES: tuple[Feature, ...] = (
     rides.FEATURE,
     reports.FEATURE,
     legal.FEATURE,
+    stations.FEATURE,
     soon.FEATURE,
 )

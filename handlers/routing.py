@@ -165,6 +165,7 @@ class Router:
         if found is None or found.needs_context:
             if found is None and self._announced(flow):  # recognised, but not built yet
                 ctx.say(ctx.t("common.coming_soon", service=ctx.t(f"services.{flow}")))
+                await self.resume(ctx)  # never a dead end: what is open, or the menu
             else:  # forged or outdated menu button
                 ctx.say(ctx.t("common.old_button"))
                 await self.resume(ctx)

@@ -1,4 +1,5 @@
-"""Demo data shipped with Linli: Wuhan communities from the article, and a few people.
+"""Demo data shipped with Linli: Wuhan communities from the article, a few people, and
+sample rest stations (storage/stations_sample.csv, each marked as sample data).
 
 Loading is idempotent: running it twice changes nothing.
 """
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import communities, users
+from storage import communities, stations_io, users
 from storage.data import Role
 from storage.models import Community
 
@@ -95,3 +96,4 @@ async def load(session: AsyncSession) -> None:
         for role in person.roles:
             await users.grant_role(session, user.id, role)
         await users.mark_onboarded(session, user.id)
+    await stations_io.load_sample(session)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dialogs.feature import Feature, Intent
+from dialogs.features import FEATURES
+from handlers.registry import Registry
+from storage.engine import Database
 from tests.kit import Kit
 
 
@@ -79,8 +83,12 @@ async def test_free_text_routes_to_flows(kit: Kit) -> None:
     await alice.send("我要打车")
     assert "谁坐车" in alice.text()
     await alice.send("/cancel")
-    await alice.send("找驿站")  # recognised; its service comes with a later issue
-    assert "即将开通" in alice.text()
+    await alice.send("找驿站")
+    assert "想在哪附近找驿站" in alice.text()
+    await alice.send("/cancel")
+    await alice.send("法律咨询")
+    assert "免费法律咨询" in alice.text()
+    await alice.send("/cancel")
     await alice.send("今天天气不错")
     assert "没听懂" in alice.text()
     assert alice.buttons()  # the menu comes with it
@@ -92,3 +100,16 @@ async def test_services_need_onboarding_first(kit: Kit) -> None:
     await new.click("同意")
     await new.send("/driver")
     assert "请先完成" in new.text() and "语言" in new.text()
+
+
+async def test_an_announced_service_not_built_yet_is_coming_soon(db: Database) -> None:
+    """A phrase of a service no feature offers yet is recognised: "coming soon", not
+    "I don't understand" (dialogs/soon/ holds such phrases until the feature lands)."""
+    without_legal = [f for f in FEATURES if f.name != "legal"]
+    announced = Feature(name="announced", intents=(Intent("legal", ("法律咨询",)),))
+    kit = await Kit.create(db, registry=Registry.build([*without_legal, announced]))
+    alice = kit.person("407", "Alice")
+    await kit.onboard(alice)
+    await alice.send("法律咨询")
+    assert "即将开通" in alice.text() and "法律咨询" in alice.text()
+    assert alice.buttons()
