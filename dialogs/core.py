@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import inspect
 import logging
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,15 @@ from storage.data import Role, UserData
 log = logging.getLogger("linli.dialogs")
 
 HISTORY = "_history"
+# The buttons of the question on screen, by label: someone who types a button's label
+# ("跳过", "现在") instead of tapping it has answered as if they tapped.
+LABELS = "_labels"
+_NOT_IN_LABEL = re.compile(r"[\W_]+")
+
+
+def _label_key(text: str) -> str:
+    """A label as people may type it: no emoji, punctuation, spaces or case."""
+    return _NOT_IN_LABEL.sub("", text).casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +304,22 @@ class Engine:
             back = step.can_go_back and bool(ctx.data.get(HISTORY))
             if question.ask is None:
                 question.choices.append(nav_row(ctx, back=back))
+        self._remember_labels(ctx, flow, ctx.step, ctx.replies[before:])
+
+    @staticmethod
+    def _remember_labels(ctx: Context, flow: Flow, step: str, said: list[Outgoing]) -> None:
+        prefix = f"f:{flow.name}:{step}:"
+        labels: dict[str, str] = {}
+        for message in said:
+            for choice in message.all_choices():
+                key = _label_key(choice.label)
+                if choice.data.startswith(prefix) and key:
+                    # Two buttons reading alike: typing that is no answer to either.
+                    labels[key] = "" if key in labels else choice.data[len(prefix) :]
+        if labels:
+            ctx.data[LABELS] = {k: v for k, v in labels.items() if v}
+        else:
+            ctx.data.pop(LABELS, None)
 
     async def feed(self, ctx: Context) -> None:
         """Give the current step the incoming message."""
@@ -301,6 +327,9 @@ class Engine:
         if flow is None or ctx.step is None:
             raise RuntimeError("no flow in progress")
         step = flow.step(ctx.step)
+        if ctx.value is None and ctx.incoming.kind == "text":
+            typed = _label_key(ctx.incoming.text)
+            ctx.value = (ctx.data.get(LABELS) or {}).get(typed) if typed else None
         before = len(ctx.replies)
         result = await step.handle(ctx)
         if step.asks_for in (Ask.LOCATION, Ask.CONTACT) and not isinstance(result, Retry):

@@ -113,3 +113,22 @@ async def test_an_announced_service_not_built_yet_is_coming_soon(db: Database) -
     await alice.send("法律咨询")
     assert "即将开通" in alice.text() and "法律咨询" in alice.text()
     assert alice.buttons()
+
+
+async def test_typing_a_buttons_label_answers_as_if_tapped(kit: Kit) -> None:
+    """People who type what a button says ("跳过", "中文") instead of tapping it must not be
+    told their answer is wrong (found walking onboarding in the terminal chat)."""
+    bob = kit.person("408", "Bob")
+    await bob.send("/start")
+    await bob.send("同意，开始使用")
+    assert "语言" in bob.text()
+    await bob.send("中文")
+    assert "哪个社区" in bob.text()
+    await bob.send("春和")
+    await bob.send("春和社区")
+    assert "哪一栋" in bob.text()
+    await bob.send("3栋")
+    assert "手机号" in bob.text()
+    await bob.send("跳过")
+    assert (await bob.data()).onboarded
+    assert "号码好像不对" not in bob.text()
