@@ -37,7 +37,12 @@ class Linli:
         self.db = Database(settings.database_url)
         # Whatever a transaction queues in the outbox, the sender hears of it on commit.
         self.db.on_outbox_commit = self.wake_sender
-        self.env = Env(config=Config(driver_reminders=settings.driver_reminder_minutes))
+        self.env = Env(
+            config=Config(
+                driver_reminders=settings.driver_reminder_minutes,
+                city_wide_staff=frozenset(settings.admin_ids),
+            )
+        )
         self.registry = Registry.build(FEATURES)
         self.jobs = Jobs(self.db, now=self.env.now)
         self.registry.install_jobs(self.jobs, self.env)

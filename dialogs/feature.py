@@ -37,6 +37,8 @@ class Config:
 
     # Minutes before pickup at which the driver is reminded.
     driver_reminders: tuple[int, ...] = (30, 5)
+    # Platform ids of LINLI_ADMINS: staff responsible for every community (notices).
+    city_wide_staff: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ tried for free text.
 
 from __future__ import annotations
 
-from dialogs import account, applications, onboarding, rides, soon
+from dialogs import account, applications, notices, onboarding, rides, soon
 from dialogs.feature import Feature
 
 FEATURES: tuple[Feature, ...] = (
@@ -16,5 +16,6 @@ FEATURES: tuple[Feature, ...] = (
     account.FEATURE,
     applications.FEATURE,
     rides.FEATURE,
+    notices.FEATURE,
     soon.FEATURE,
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, Text, UniqueConstraint, delete, func, or_, select, update
@@ -321,7 +322,7 @@ async def cancel(session: AsyncSession, notice_id: int) -> list[int] | None:
             )
         )
     ).scalars()
-    ids = list(open_runs)
+    ids = [i for i in open_runs if i is not None]
     if ids:
         await session.execute(
             update(NoticeRun)
@@ -459,8 +460,8 @@ async def mark_reported(session: AsyncSession, run: RunData, *, stage: int, done
 # -- audience -------------------------------------------------------------------------
 
 
-def _audience_filter(stmt: object, draft: NoticeDraft) -> object:
-    s = stmt.where(col(User.forgotten_at).is_(None), col(User.onboarded_at).is_not(None))  # type: ignore[attr-defined]
+def _audience_filter(stmt: Any, draft: NoticeDraft) -> Any:
+    s = stmt.where(col(User.forgotten_at).is_(None), col(User.onboarded_at).is_not(None))
     if draft.community_id is not None:
         s = s.where(col(User.community_id) == draft.community_id)
     if draft.building_id is not None:
@@ -476,30 +477,30 @@ def _audience_filter(stmt: object, draft: NoticeDraft) -> object:
 async def count_audience(session: AsyncSession, draft: NoticeDraft) -> int:
     """How many people the notice would reach (before mutes and quiet hours)."""
     stmt = _audience_filter(select(func.count()).select_from(User), draft)
-    stmt = stmt.where(col(User.blocked_at).is_(None))  # type: ignore[attr-defined]
-    return int((await session.execute(stmt)).scalar_one())  # type: ignore[arg-type]
+    stmt = stmt.where(col(User.blocked_at).is_(None))
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def recipients(session: AsyncSession, draft: NoticeDraft, *, after: int, limit: int) -> list[Recipient]:
     """The next ``limit`` people of the audience with an id above ``after``, by id."""
     stmt = _audience_filter(
         select(
-            User.id,
-            User.channel,
-            User.chat_id,
-            User.language,
-            User.client_language,
-            User.blocked_at,
-            NoticePrefs.muted,
-            NoticePrefs.quiet_on,
-            NoticePrefs.quiet_start,
-            NoticePrefs.quiet_end,
+            col(User.id),
+            col(User.channel),
+            col(User.chat_id),
+            col(User.language),
+            col(User.client_language),
+            col(User.blocked_at),
+            col(NoticePrefs.muted),
+            col(NoticePrefs.quiet_on),
+            col(NoticePrefs.quiet_start),
+            col(NoticePrefs.quiet_end),
         ).outerjoin(NoticePrefs, col(NoticePrefs.user_id) == col(User.id)),
         draft,
     )
-    stmt = stmt.where(col(User.id) > after).order_by(col(User.id)).limit(limit)  # type: ignore[attr-defined]
+    stmt = stmt.where(col(User.id) > after).order_by(col(User.id)).limit(limit)
     out = []
-    for row in (await session.execute(stmt)).all():  # type: ignore[arg-type]
+    for row in (await session.execute(stmt)).all():
         prefs = (
             Prefs()
             if row.quiet_on is None

@@ -100,6 +100,5 @@ FEATURE = Feature(
                 "inheritance",
             ),
         ),
-        Intent("notice", ("发通知", "通知", "公告", "send a notice", "notice", "announcement")),
     ),
 )
