@@ -19,7 +19,7 @@ def db_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_db_upgrade_demo_data_and_admin(db_env: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "upgrade"]) == 0
-    assert "schema revision: 0004" in capsys.readouterr().out
+    assert "schema revision: 0009" in capsys.readouterr().out
     assert main(["demo-data"]) == 0
     assert main(["demo-data"]) == 0  # idempotent
     assert main(["admin", "users"]) == 0
