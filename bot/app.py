@@ -45,6 +45,7 @@ class Linli:
                 report_categories=settings.report_category_list,
                 report_escalation=settings.report_escalation_list,
                 report_centre_radius_km=settings.report_centre_radius_km,
+                city_wide_staff=frozenset(settings.admin_ids),
             )
         )
         self.registry = Registry.build(FEATURES)

@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     revoke = admin_sub.add_parser("revoke", help="take a role away")
     revoke.add_argument("user")
     revoke.add_argument("role", choices=["staff", "driver", "lawyer", "gig_worker"])
+    scope = admin_sub.add_parser("scope", help="make a staff member responsible for a community's notices")
+    scope.add_argument("user", help="Linli id, Telegram id or name")
+    scope.add_argument("community", help="community name, or 'all' for city-wide")
+    unscope = admin_sub.add_parser("unscope", help="take a community's notices away from a staff member")
+    unscope.add_argument("user")
+    unscope.add_argument("community", help="community name, or 'all'")
     users = admin_sub.add_parser("users", help="list people (optionally matching a query)")
     users.add_argument("query", nargs="?", default="")
 

@@ -10,10 +10,12 @@ import os
 import sys
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.app import Linli
 from bot.settings import Settings
-from storage import audit, demo, schema, stations, stations_io, users
-from storage.data import Role
+from storage import audit, communities, demo, notices, schema, stations, stations_io, users
+from storage.data import Role, UserData
 from storage.engine import Database
 
 
@@ -96,6 +98,8 @@ async def _admin(db: Database, args: argparse.Namespace, settings_admins: frozen
             hint = "use the Linli id from `linli admin users`"
             print(f"{len(matches)} people match {args.user!r}; {hint}")
             return 1
+        if args.admin_command in ("scope", "unscope"):
+            return await _scope(session, matches[0], args)
         user, role = matches[0], Role(args.role)
         if args.admin_command == "grant":
             changed = await users.grant_role(session, user.id, role)
@@ -180,4 +184,29 @@ async def _stations(db: Database, args: argparse.Namespace) -> int:
     async with db.transaction() as session:
         done = await stations.upsert_many(session, result.stations)
     print(f"{path}: {done.created} stations added, {done.updated} updated")
+    return 0
+
+
+async def _scope(session: AsyncSession, user: UserData, args: argparse.Namespace) -> int:
+    """Notices: which communities a staff member may send to (``all``: city-wide)."""
+    community_id: int | None = None
+    if args.community != "all":
+        found = [
+            c
+            for c in await communities.search_communities(session, args.community)
+            if c.name == args.community
+        ]
+        if len(found) != 1:
+            print(f"no community named {args.community!r}; `all` means city-wide")
+            return 1
+        community_id = found[0].id
+    if args.admin_command == "scope":
+        if not user.has(Role.STAFF):
+            print(f"{user.display_name or user.external_id} is not staff; grant the role first")
+            return 1
+        changed = await notices.grant_scope(session, user.id, community_id)
+    else:
+        changed = await notices.revoke_scope(session, user.id, community_id)
+    who = user.display_name or user.external_id
+    print(f"{who}: {args.admin_command} {args.community}{'' if changed else ' (no change)'}")
     return 0

@@ -45,6 +45,8 @@ class Config:
     report_escalation: tuple[str, ...] = ()
     # A point farther than this from every community centre goes to the city-wide group.
     report_centre_radius_km: float = 2.0
+    # Platform ids of LINLI_ADMINS: staff responsible for every community (notices).
+    city_wide_staff: frozenset[str] = frozenset()
 
 
 # -- photos people sent, fetched from their channel ---------------------------------------

@@ -8,7 +8,7 @@ tried for free text.
 
 from __future__ import annotations
 
-from dialogs import account, applications, legal, onboarding, reports, rides, soon, stations
+from dialogs import account, applications, legal, notices, onboarding, reports, rides, soon, stations
 from dialogs.feature import Feature
 
 FEATURES: tuple[Feature, ...] = (
@@ -19,5 +19,6 @@ FEATURES: tuple[Feature, ...] = (
     reports.FEATURE,
     legal.FEATURE,
     stations.FEATURE,
+    notices.FEATURE,
     soon.FEATURE,
 )

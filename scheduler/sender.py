@@ -46,6 +46,9 @@ log = logging.getLogger("linli.sender")
 # How many of one chat's due messages are held in memory at a time.
 _CHAT_QUEUE = 10
 
+# 429s for two different chats within this many seconds pause every chat.
+_FLOOD_WINDOW = 1.0
+
 ChatKey = tuple[str, str]  # (channel, chat_id)
 OnBlocked = Callable[[OutboxItem, str], Awaitable[None]]
 
@@ -95,6 +98,8 @@ class OutboxSender:
         self._channels = frozenset(transport) if isinstance(transport, Mapping) else None
         self._now = now
         self._limiter = limiter or RateLimiter(clock)
+        self._clock = clock
+        self._recent_429s: deque[tuple[float, ChatKey]] = deque()
         self._concurrency = concurrency
         self._batch = batch
         self._max_attempts = max_attempts
@@ -307,10 +312,18 @@ class OutboxSender:
         """What scheduling must know at once, before the outcome is committed."""
         if isinstance(error, RetryLater):
             seconds = max(0.0, error.seconds)
-            if error.all_chats:
+            self._limiter.penalise(_limiter_key(key), seconds)
+            # Telegram does not say which limit a 429 is about. One chat's 429 holds that
+            # chat only (its flood must not delay anyone else); 429s for two different
+            # chats within a second mean the whole bot is over the limit, so everything
+            # pauses for retry_after (a broadcast would otherwise meet one on every chat).
+            now = self._clock()
+            while self._recent_429s and self._recent_429s[0][0] <= now - _FLOOD_WINDOW:
+                self._recent_429s.popleft()
+            flood = any(chat != key for _, chat in self._recent_429s)
+            self._recent_429s.append((now, key))
+            if error.all_chats or flood:
                 self._limiter.penalise_all(seconds)
-            else:
-                self._limiter.penalise(_limiter_key(key), seconds)
         if isinstance(error, RetryLater | RecipientGone) or (
             self._is_transient(error) and not self._out_of_attempts(item)
         ):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import communities, stations_io, users
+from storage import communities, notices, stations_io, users
 from storage.data import Role
 from storage.models import Community
 
@@ -95,5 +95,7 @@ async def load(session: AsyncSession) -> None:
         await users.set_phone(session, user.id, person.phone)
         for role in person.roles:
             await users.grant_role(session, user.id, role)
+        if Role.STAFF in person.roles:  # the demo staff member looks after their community
+            await notices.grant_scope(session, user.id, community.id)
         await users.mark_onboarded(session, user.id)
     await stations_io.load_sample(session)

@@ -117,13 +117,16 @@ class OutboxMessage(SQLModel, table=True):
     # Producers that may run twice (a job retried after a crash) pass a key: one row only.
     dedupe_key: str | None = Field(default=None, max_length=200, unique=True)
     is_group: bool = False
-    status: str = Field(default="pending", max_length=10)  # pending|sent|failed|blocked
+    status: str = Field(default="pending", max_length=10)  # pending|sent|failed|blocked|cancelled
     attempts: int = 0
     not_before: datetime = Field(default_factory=utcnow)
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     sent_message_id: str | None = Field(default=None, max_length=64)
     error: str | None = Field(default=None, max_length=500)
+    # The sending of a community notice this row belongs to (storage/notices.py), so its
+    # progress and delivery report are counted from the rows themselves.
+    notice_run_id: int | None = Field(default=None, index=True)
 
 
 class AuditEntry(SQLModel, table=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,6 +88,101 @@ async def enqueue(
     if queued:
         session.info[QUEUED] = True
     return queued
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One row of a bulk enqueue (``enqueue_many``)."""
+
+    channel: str
+    chat_id: str
+    user_id: int | None
+    payload: dict[str, Any]
+    dedupe_key: str
+    kind: str = "message"
+    not_before: datetime | None = None
+    notice_run_id: int | None = None
+
+
+async def enqueue_many(session: AsyncSession, messages: Sequence[NewMessage]) -> int:
+    """Add many rows in one statement; rows whose dedupe key exists are skipped.
+
+    For broadcasts (community notices): the caller writes a bounded batch per
+    transaction, so a crash keeps whole batches or nothing, and running the same
+    batch again adds nothing. Returns how many rows were added.
+    """
+    if not messages:
+        return 0
+    now = utcnow()
+    values = [
+        {
+            "channel": m.channel,
+            "chat_id": m.chat_id,
+            "user_id": m.user_id,
+            "payload": json.dumps(m.payload, ensure_ascii=False, separators=(",", ":")),
+            "kind": m.kind,
+            "dedupe_key": m.dedupe_key,
+            "is_group": False,
+            "status": "pending",
+            "attempts": 0,
+            "not_before": m.not_before or now,
+            "created_at": now,
+            "notice_run_id": m.notice_run_id,
+        }
+        for m in messages
+    ]
+    stmt = (
+        upsert_insert(session, OutboxMessage)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    added = await changed_count(session, stmt)
+    if added:
+        session.info[QUEUED] = True
+    return added
+
+
+async def run_counts(session: AsyncSession, run_id: int) -> dict[tuple[str, str], int]:
+    """(status, kind) → rows of one notice sending."""
+    stmt = (
+        select(col(OutboxMessage.status), col(OutboxMessage.kind), func.count())
+        .where(col(OutboxMessage.notice_run_id) == run_id)
+        .group_by(col(OutboxMessage.status), col(OutboxMessage.kind))
+    )
+    return {(status, kind): int(n) for status, kind, n in (await session.execute(stmt)).all()}
+
+
+async def cancel_runs(session: AsyncSession, run_ids: Collection[int]) -> int:
+    """Pending rows of these notice sendings will not be sent (status ``cancelled``)."""
+    if not run_ids:
+        return 0
+    return await changed_count(
+        session,
+        update(OutboxMessage)
+        .where(col(OutboxMessage.notice_run_id).in_(list(run_ids)), col(OutboxMessage.status) == "pending")
+        .values(status="cancelled", error="notice cancelled"),
+    )
+
+
+async def erase_notice_rows(session: AsyncSession, user_id: int) -> int:
+    """/forget: notice rows keep their outcome (the author's counts) but no longer say
+    who or where: chat id and user are removed, and the text with them. Rows not sent
+    yet are cancelled first (nothing more goes to someone who asked to be forgotten)."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.user_id) == user_id,
+            col(OutboxMessage.notice_run_id).is_not(None),
+            col(OutboxMessage.status) == "pending",
+        )
+        .values(status="cancelled")
+    )
+    return await changed_count(
+        session,
+        update(OutboxMessage)
+        .where(col(OutboxMessage.user_id) == user_id, col(OutboxMessage.notice_run_id).is_not(None))
+        .values(chat_id="forgotten", user_id=None, payload="{}", sent_message_id=None, error=None),
+    )
 
 
 async def due(

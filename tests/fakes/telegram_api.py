@@ -1249,6 +1249,27 @@ class FakeTelegramServer:
             return ApiError(rule["status"], rule["description"], params)
         return None
 
+    def telegram_limits(self, *, time_scale: float = 1.0) -> None:
+        """Opt-in: enforce Telegram's limits as Telegram does — at most 30 messages in any
+        one-second window overall, 1 per second to a private chat, 20 per minute to a
+        group — answering 429 with ``retry_after`` (whole seconds) when one is exceeded.
+        Blocked users get 403 whatever the mode (``block``). ``time_scale`` > 1 runs the
+        windows that much faster (a "second" is 1/time_scale real seconds); clients must
+        then scale their own clocks alike."""
+        self.enforce_limits = True
+        self.private_limit = (1, 1.0)
+        self.group_limit = (20, 60.0)
+        self.global_limit = (30, 1.0)
+        start = time.monotonic()
+        self.clock = lambda: (time.monotonic() - start) * time_scale
+        self._flood_chat.clear()
+        self._flood_global.clear()
+        self.flood_violations = 0
+
+    def refusals(self) -> int:
+        """How many messages got 429, over all chats."""
+        return sum(1 for what, _ in self.send_log if what == "429")
+
     def limit_chat(self, chat: ChatRef, *, allow: int, retry_after: int = 1) -> None:
         """Counting, not timing: the next ``allow`` messages to this chat go through, every
         one after that gets 429 with ``retry_after`` until ``unlimit_chat``. Deterministic

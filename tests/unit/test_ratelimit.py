@@ -49,7 +49,7 @@ def test_chat_windows(is_group: bool, sends_at_zero: int, elapsed: float, expect
 
 def test_global_limit_applies_across_chats() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(clock)
+    limiter = RateLimiter(clock, margin=0.0)
     for n in range(30):
         send(limiter, f"chat{n}", False)
     assert limiter.global_delay() == pytest.approx(1.0)
@@ -206,3 +206,15 @@ def test_sends_allowed_never_exceed_any_limit(
     # Bounded memory: once every window and hold has passed, nothing is kept.
     clock.t += 60 + 20 + 1
     assert limiter.tracked_chats == 0
+
+
+def test_margin_lengthens_the_overall_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock, margin=0.04)
+    for n in range(30):
+        send(limiter, f"chat{n}", False)
+    assert limiter.global_delay() == pytest.approx(1.04)
+    clock.t = 1.0
+    assert limiter.delay_for("someone-new", False) == pytest.approx(0.04)
+    # Still at least 95% of Telegram's 30/s.
+    assert limiter.global_window.limit / limiter.global_window.seconds >= 0.95 * 30
