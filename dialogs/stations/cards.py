@@ -80,7 +80,9 @@ def status_text(station: StationData, now: datetime, tr: Tr) -> str:
             if closes.date() == local.date() or closes - local < timedelta(hours=12)
             else _day_word(closes, local, tr)
         )
-        return tr("stations.status_open_until", day=day, time=closes.strftime("%H:%M"))
+        # " ".join drops the gap an empty day word would leave ("closes  21:00").
+        when = " ".join(p for p in (day, closes.strftime("%H:%M")) if p)
+        return tr("stations.status_open_until", when=when)
     opens = hours.next_open(local)
     if opens is None:
         return tr("stations.status_closed")
