@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
 from storage.data import guess_language
-from storage.dialect import changed_one, upsert_insert
+from storage.dialect import changed_count, changed_one, upsert_insert
 from storage.models import User, utcnow
 
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -591,8 +591,8 @@ async def revoke_scope(session: AsyncSession, user_id: int, community_id: int | 
         if community_id is None
         else col(StaffCommunity.community_id) == community_id
     )
-    result = await session.execute(delete(StaffCommunity).where(col(StaffCommunity.user_id) == user_id, cond))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    stmt = delete(StaffCommunity).where(col(StaffCommunity.user_id) == user_id, cond)
+    return await changed_count(session, stmt) > 0
 
 
 # -- /forget --------------------------------------------------------------------------

@@ -21,11 +21,18 @@ LAYERS = ("unit", "dialogs", "storage", "e2e")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test is marked with the folder it lives in: `pytest -m dialogs` runs those."""
+    """Each test is marked with the folder it lives in: `pytest -m dialogs` runs those.
+
+    Tests on PostgreSQL are also "slow": the fast loop (`pytest -m "not slow"`) runs every
+    scenario once, on SQLite; CI and a plain `pytest` run them on both databases.
+    """
     for item in items:
         folder = item.path.parent.name
         if folder in LAYERS:
             item.add_marker(folder)
+        uses_server = {"postgres_url", "postgres_server"} & set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("postgres") is not None or uses_server:
+            item.add_marker("slow")
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +56,11 @@ def postgres_template(request: pytest.FixtureRequest) -> Iterator[str]:
         server.drop_database(name)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+# The PostgreSQL half of every two-database test carries the "postgres" marker.
+BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BOTH)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test using this runs twice: on a SQLite file and on a fresh, empty PostgreSQL
     database (for tests of migrations and of `linli run`, which builds its own schema)."""
@@ -61,7 +72,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             yield url
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH)
 def schema_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Like ``database_url``, with Linli's schema in place: a new SQLite file gets it
     from the models, a PostgreSQL database is copied from the template built once."""

@@ -21,6 +21,8 @@ from bot.telegram.runner import make_bot, run_telegram
 from storage.models import OutboxMessage
 from tests.fakes.telegram_api import FakeTelegramServer, FakeUser
 
+pytestmark = pytest.mark.slow  # real-time rate limits: seconds per test, outside the fast loop
+
 HELP = "Commands:"  # in the answer to /help
 
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 import pytest_asyncio
 
 from bot.app import Linli
@@ -24,6 +25,8 @@ from storage.legal import BookingStatus, Place
 from storage.models import utcnow
 from tests.e2e.test_telegram_e2e import Client, Linked, onboard_zh, settings_for
 from tests.fakes.telegram_api import FakeTelegramServer
+
+pytestmark = pytest.mark.slow  # real-time rate limits: seconds per test, outside the fast loop
 
 
 @pytest_asyncio.fixture

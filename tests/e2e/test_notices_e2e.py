@@ -4,9 +4,13 @@ progress in /notices. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import STAFF_ID
 from tests.e2e.test_rides_e2e import linked, onboard  # noqa: F401  (fixture)
 from tests.e2e.test_telegram_e2e import Client, Linked
+
+pytestmark = pytest.mark.slow  # real-time rate limits: seconds per test, outside the fast loop
 
 
 async def test_staff_sends_an_urgent_notice_residents_get_it_once(

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
@@ -24,6 +25,8 @@ from tests.conftest import STAFF_ID
 from tests.e2e.test_rides_e2e import onboard
 from tests.e2e.test_telegram_e2e import Client, Linked, onboard_en, settings_for
 from tests.fakes.telegram_api import FakeTelegramServer
+
+pytestmark = pytest.mark.slow  # real-time rate limits: seconds per test, outside the fast loop
 
 PROBLEM = b"\xff\xd8\xff\xdb\x00\x03\x01\xff\xda\x00\x02manhole-hole\xff\xd9"
 FIXED = b"\xff\xd8\xff\xdb\x00\x03\x01\xff\xda\x00\x02manhole-fixed\xff\xd9"

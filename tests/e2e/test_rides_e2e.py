@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 from sqlalchemy import select
 from sqlmodel import col
@@ -21,6 +22,8 @@ from storage.rides import Ride
 from tests.conftest import STAFF_ID
 from tests.e2e.test_telegram_e2e import Client, Linked, settings_for
 from tests.fakes.telegram_api import FakeTelegramServer, FakeUser
+
+pytestmark = pytest.mark.slow  # real-time rate limits: seconds per test, outside the fast loop
 
 
 @pytest_asyncio.fixture

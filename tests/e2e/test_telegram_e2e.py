@@ -196,6 +196,7 @@ async def test_onboarding_in_chinese_and_english_and_command_menus(linked: Linke
     assert {"command": "pending", "description": "待审核的申请（工作人员）"} in staff_menu
 
 
+@pytest.mark.slow
 async def test_driver_application_approved_by_staff(linked: Linked) -> None:
     tg = linked.tg
     staff = Client(tg, tg.user(int(STAFF_ID), "Staff", language_code="zh-hans"))
@@ -277,6 +278,7 @@ async def test_blocked_staff_get_nothing_more(linked: Linked) -> None:
     assert not (await linked.user(staff.user)).blocked
 
 
+@pytest.mark.slow
 async def test_outbox_waits_out_a_429(linked: Linked) -> None:
     tg = linked.tg
     staff = Client(tg, tg.user(int(STAFF_ID), "Staff", language_code="zh-hans"))
