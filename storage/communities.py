@@ -45,6 +45,8 @@ async def add_community(
     buildings: list[str] | None = None,
     latitude: float | None = None,
     longitude: float | None = None,
+    name_en: str = "",
+    phone: str = "",
 ) -> CommunityData:
     """Create a community (or return the existing one of that name) with its buildings."""
     row = (await session.execute(select(Community).where(col(Community.name) == name))).scalar_one_or_none()
@@ -56,8 +58,15 @@ async def add_community(
             street=street,
             latitude=latitude,
             longitude=longitude,
+            name_en=name_en,
+            phone=phone,
         )
         session.add(row)
+        await session.flush()
+    elif (name_en and not row.name_en) or (phone and not row.phone):
+        # Demo data loaded by an older version: fill in what it lacked, keep staff's edits.
+        row.name_en = row.name_en or name_en
+        row.phone = row.phone or phone
         await session.flush()
     assert row.id is not None
     existing = set(
@@ -81,6 +90,8 @@ def _data(row: Community) -> CommunityData:
         street=row.street,
         latitude=row.latitude,
         longitude=row.longitude,
+        name_en=row.name_en,
+        phone=row.phone,
     )
 
 

@@ -45,7 +45,7 @@ SERIES_EVERY = timedelta(minutes=30)
 # Driver reminders are for rides a driver holds and has not started yet.
 _DRIVER_WAITING = (RideStatus.CLAIMED, RideStatus.ON_THE_WAY)
 # The evening-before reminder is for rides not yet under way.
-_RIDER_WAITING = (RideStatus.POSTED, RideStatus.CLAIMED, RideStatus.ON_THE_WAY)
+_RIDER_WAITING = (RideStatus.POSTED, RideStatus.CLAIMED, RideStatus.ON_THE_WAY, RideStatus.ARRIVED)
 
 
 # -- local time -------------------------------------------------------------------
