@@ -751,3 +751,46 @@ async def erase_person(session: AsyncSession, user_id: int) -> None:
     )
     await session.execute(update(Ride).where(_rider_or_booker(user_id)).values(rating_comment=""))
     await session.execute(update(RideEvent).where(col(RideEvent.actor_user_id) == user_id).values(detail=""))
+
+
+async def last_booked_by(
+    session: AsyncSession, booker_user_id: int, *, relation: str | None = None
+) -> RideData | None:
+    """The newest ride this person booked (for "again, like last time"); staff's bookings
+    for residents who phoned are not offered again from here."""
+    stmt = select(Ride).where(col(Ride.booker_user_id) == booker_user_id, col(Ride.relation) != "staff")
+    if relation is not None:
+        stmt = stmt.where(col(Ride.relation) == relation)
+    row = (await session.execute(stmt.order_by(col(Ride.created_at).desc()).limit(1))).scalar_one_or_none()
+    return None if row is None else to_data(row)
+
+
+async def open_duplicate(
+    session: AsyncSession,
+    *,
+    rider_user_id: int | None,
+    rider_phone: str | None,
+    pickup_at: datetime,
+    window: timedelta,
+) -> RideData | None:
+    """An active ride for the same rider within ``window`` of this pickup time, if any."""
+    who = []
+    if rider_user_id is not None:
+        who.append(col(Ride.rider_user_id) == rider_user_id)
+    if rider_phone:
+        who.append(col(Ride.rider_phone) == rider_phone)
+    if not who:
+        return None
+    stmt = (
+        select(Ride)
+        .where(
+            or_(*who),
+            _status_in(*ACTIVE_RIDE),
+            col(Ride.pickup_at) >= pickup_at - window,
+            col(Ride.pickup_at) <= pickup_at + window,
+        )
+        .order_by(col(Ride.id).desc())
+        .limit(1)
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    return None if row is None else to_data(row)

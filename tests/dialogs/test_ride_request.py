@@ -74,17 +74,11 @@ async def _to_time_step(person: Person) -> None:
     await person.send("/ride")
     await person.click("我自己")
     await person.click("从家出发")
-    await person.click("常去医院")
-    await person.click("协和医院")
+    await person.click("协和医院")  # on the destination screen itself
     assert "什么时候" in person.text()
 
 
-async def _finish(
-    person: Person, *, done: str = "完成", nothing: str = "没有了", confirm: str = "确认发布"
-) -> None:
-    await person.press("f:ride:passengers:1")
-    await person.click(done)
-    await person.click(nothing)
+async def _finish(person: Person, *, confirm: str = "确认发布") -> None:
     await person.click(confirm)
 
 
@@ -99,16 +93,16 @@ async def test_book_myself_now_posts_to_group_with_masked_phone(rkit: Kit) -> No
     await alice.click("我自己")
     assert any("春和社区 3栋" in b for b in alice.buttons())
     await alice.click("从家出发")
-    await alice.click("常去医院")
+    await alice.click("更多医院")
     await alice.click("协和医院")
     await alice.click("现在")
-    await alice.press("f:ride:passengers:2")
+    await alice.click("其他要求")  # passengers, needs and note: one optional screen
+    await alice.click("2人")
     await alice.click("轮椅")
-    assert "✓ 轮椅" in alice.buttons()
-    await alice.click("完成")
-    await alice.send("我在小区东门等")
-    # The summary shows the booker the full number.
-    assert "+8613812345678" in alice.text() and "协和医院" in alice.text()
+    assert "✓ 轮椅" in alice.buttons() and "✓ 2人" in alice.buttons()
+    await alice.send("我在小区东门等")  # typed there: the note
+    # The summary shows the booker the full number, grouped as people read it.
+    assert "138 1234 5678" in alice.text() and "协和医院" in alice.text()
     await alice.click("确认发布")
     assert "已发布" in alice.text()
 
@@ -133,12 +127,13 @@ async def test_phone_numbers_typed_into_free_text_are_masked_in_the_group(rkit: 
     await alice.send("/ride")
     await alice.click("我自己")
     await alice.send("幸福路8号 到了打 139 1234 5678")
-    await alice.click("常去医院")
+    await alice.click("更多医院")
     await alice.click("协和医院")
     await alice.click("现在")
-    await alice.press("f:ride:passengers:1")
-    await alice.click("完成")
+    await alice.click("其他要求")
+    await alice.click("给司机留言")
     await alice.send("到了请打13712345678找我儿子")
+    await alice.click("完成")
     await alice.click("确认发布")
     (post,) = [m for chat, m in await rkit.outbox() if chat == GROUP_CHAT]
     assert "139****5678" in post.text and "137****5678" in post.text
@@ -169,9 +164,6 @@ async def test_ambiguous_hour_offers_the_other_reading(skit: Kit, pinned_clock: 
     assert len([b for b in alice.buttons() if "3:00" in b]) == 2
     await alice.click("不对")  # 3 in the morning, not the afternoon
     await alice.click("只约这一次")
-    await alice.press("f:ride:passengers:1")
-    await alice.click("完成")
-    await alice.click("没有了")
     # No phone in the profile: asked, and a resident may skip it for their own ride.
     assert "手机号" in alice.text()
     await alice.click("跳过")
@@ -199,8 +191,6 @@ async def test_back_from_several_steps(skit: Kit) -> None:
     await skit.onboard(alice, phone="13812345671")
     await _to_time_step(alice)
     await alice.click("上一步")
-    assert "医院" in alice.text()  # the hospital page again
-    await alice.click("上一步")
     assert "要去哪里" in alice.text()
     await alice.click("上一步")
     assert "从哪里上车" in alice.text()
@@ -208,12 +198,13 @@ async def test_back_from_several_steps(skit: Kit) -> None:
     await alice.send("同济医院")  # a hospital named in words gets its coordinates
     await alice.click("明天 14:00")
     await alice.click("只约这一次")
-    await alice.press("f:ride:passengers:1")
+    await alice.click("其他要求")
+    await alice.click("2人")
     await alice.click("上一步")
-    assert "几个人" in alice.text()
-    await alice.press("f:ride:passengers:3")
+    assert "请核对" in alice.text()
+    await alice.click("其他要求")
+    await alice.click("3人")
     await alice.click("完成")
-    await alice.click("没有了")
     await alice.click("确认发布")
     (ride,) = await _all_rides(skit)
     assert ride.pickup_text == "武昌区中山路100号" and ride.pickup_lat is None
@@ -235,7 +226,7 @@ async def test_book_for_someone_else_with_consent(rkit: Kit) -> None:
     await son.click("我确认对方已同意")
     assert not any("从家出发" in b for b in son.buttons())  # her home is not known
     await son.send("春和社区5栋")
-    await son.click("常去医院")
+    await son.click("更多医院")
     await son.click("中南医院")
     await son.click("明天 9:00")
     await son.click("只约这一次")
@@ -279,7 +270,7 @@ async def test_staff_books_for_resident_found_by_phone(rkit: Kit) -> None:
     await staff.click("居民已在电话中同意")
     assert any("春和社区 3栋" in b for b in staff.buttons())  # her home, not the staff's
     await staff.click("从家出发")
-    await staff.click("常去医院")
+    await staff.click("更多医院")
     await staff.click("人民医院")
     await staff.click("现在")
     await _finish(staff)
