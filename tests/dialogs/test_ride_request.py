@@ -421,3 +421,58 @@ async def test_english_flow_end_to_end(skit: Kit) -> None:
     assert "ride #" in emma.text().lower()
     await emma.send("/myrides")
     assert "waiting for a driver" in emma.text()
+
+
+async def test_start_mid_booking_keeps_the_question_and_cancel_ends_with_buttons(skit: Kit) -> None:
+    """Issue 8: /start in the middle of a booking says it is still open and asks again,
+    so the next answer lands in the right step; /cancel ends with the menu's buttons."""
+    alice = skit.person("330", "王奶奶")
+    await skit.onboard(alice, phone="13812345679")
+    await _to_time_step(alice)
+    await alice.send("/start")
+    assert "什么时候" in alice.text() and "预约用车" not in alice.buttons()
+    await alice.click("现在")
+    assert "请核对" in alice.text()
+    await alice.send("/cancel")
+    assert any("预约用车" in b for b in alice.buttons())
+
+
+async def test_day_without_hour_asks_the_hour_and_duplicates_are_questioned(skit: Kit) -> None:
+    alice = skit.person("331", "王奶奶")
+    await skit.onboard(alice, phone="13812345680")
+    await _to_time_step(alice)
+    await alice.send("后天")
+    assert "几点" in alice.text() and "9:00" in alice.buttons()
+    await alice.click("9:00")
+    await alice.click("只约这一次")
+    await alice.click("确认发布")
+    await _to_time_step(alice)
+    await alice.send("后天上午9点半")
+    await alice.click("对")
+    await alice.click("只约这一次")
+    await alice.click("确认发布")
+    assert "还要再约一辆吗" in alice.text()
+    await alice.click("不用了")
+    assert len(await _all_rides(skit)) == 1
+
+
+async def test_phone_numbers_are_not_addresses_and_landlines_are_rider_phones(skit: Kit) -> None:
+    son = skit.person("332", "王小明")
+    await skit.onboard(son, phone="13812345681")
+    await son.send("/ride")
+    await son.click("帮别人约")
+    await son.send("王奶奶")
+    await son.send("027-8765 4321")  # she has a landline only
+    await son.click("家人")
+    await son.click("我确认对方已同意")
+    assert "接 TA" in son.text()
+    for typed in ("13812345678", "0", "12"):
+        await son.send(typed)
+        assert "不是地址" in son.text(), typed
+    await son.send("春和社区5栋")
+    await son.click("协和医院")
+    await son.click("现在")
+    assert "027-8765 4321" in son.text()
+    await son.click("确认发布")
+    (ride,) = await _all_rides(skit)
+    assert ride.rider_phone == "+862787654321" and ride.pickup_text == "春和社区5栋"
