@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from pypinyin import Style, lazy_pinyin
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -192,7 +192,11 @@ def match_buildings(buildings: list[BuildingData], text: str) -> list[BuildingDa
     found = []
     for b in buildings:
         own = _number_of(b.name)
-        if own is not None and own[1] == number and (not zone or zone in own[0] or own[0] in zone and own[0]):
+        if (
+            own is not None
+            and own[1] == number
+            and (not zone or zone in own[0] or (own[0] in zone and own[0]))
+        ):
             found.append(b)
     return found
 
