@@ -70,10 +70,16 @@ class TimeError(Enum):
     NOT_UNDERSTOOD = "not_understood"
     IN_PAST = "in_past"
     TOO_FAR = "too_far"
+    # A day (明天, 周五下午, tonight) but no hour: ask for the hour, never guess one.
+    NEEDS_HOUR = "needs_hour"
 
 
 class _NotUnderstood(Exception):
     """Raised anywhere in reading or resolving; parse_when turns it into NOT_UNDERSTOOD."""
+
+
+class _InPast(Exception):
+    """A day word that is behind us (昨天, 前天, 去年): refused, never dropped."""
 
 
 # ---------------------------------------------------------------- periods of the day
@@ -134,7 +140,18 @@ _EN_PERIODS = {
 
 _CN_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4}
 _CN_DIGIT |= {"五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_CN_DAYS = {"大后天": 3, "后天": 2, "明天": 1, "明日": 1, "明儿": 1, "今天": 0, "今日": 0, "今儿": 0}
+_CN_DAYS = {
+    "大后天": 3,
+    "后天": 2,
+    "后儿": 2,
+    "明天": 1,
+    "明日": 1,
+    "明儿": 1,
+    "今天": 0,
+    "今日": 0,
+    "今儿": 0,
+}
+_CN_DAYS |= {"大后儿": 3, "后儿": 2, "后儿个": 2, "明儿个": 1, "今儿个": 0}  # northern and Wuhan speech
 _CN_DAY_PERIODS = {
     "今晚": (0, _Period.EVENING),
     "今夜": (0, _Period.EVENING),
@@ -383,8 +400,8 @@ def _en_am_pm(match: re.Match[str], reading: _Reading) -> bool:
 
 @_rule(r"(?:\bat\s+)?(?<![0-9])(?P<h>[0-9]{1,2}):(?P<m>[0-9]{2})(?![0-9])")
 def _colon_clock(match: re.Match[str], reading: _Reading) -> bool:
-    """15:30, 9:30, 09:30 (the leading zero says 24-hour)."""
-    reading.clocks.append(_Clock(int(match["h"]), int(match["m"]), plain=not match["h"].startswith("0")))
+    """15:30, 9:30, 09:30, 10:00: two hour digits say 24-hour (no am/pm alternative)."""
+    reading.clocks.append(_Clock(int(match["h"]), int(match["m"]), plain=len(match["h"]) == 1))
     return True
 
 
@@ -501,6 +518,13 @@ def _cn_period(match: re.Match[str], reading: _Reading) -> bool:
     return True
 
 
+# 晚7点, 早8点: a lone 早/晚 that is no part of 早上/晚上/晚点 ("later") names the period.
+@_rule(r"(?<![今明昨傍])(?P<p>[早晚])(?![上间点些饭餐安一])")
+def _cn_short_period(match: re.Match[str], reading: _Reading) -> bool:
+    reading.periods.add(_Period.MORNING if match["p"] == "早" else _Period.EVENING)
+    return True
+
+
 @_rule(rf"(?:\b(?P<h>[0-9]{{1,2}})\s+)?\b(?:in\s+the\s+)?(?P<w>{_alternation(_EN_PERIODS)})\b")
 def _en_period(match: re.Match[str], reading: _Reading) -> bool:
     """morning, in the afternoon, night, noon; 9 in the morning, 12 midnight."""
@@ -564,6 +588,11 @@ def _normalise(text: str) -> str:
 # A number left over after the scan may be the real time, misread: 下午3点 第2个门, 8点三刻明天.
 # (一点 alone is spared: 快一点 "a bit faster" is chatter.)
 _UNPLACED = re.compile(r"[0-9]|[零〇二两三四五六七八九十]\s*[点时刻分号日月]|一\s*[时刻分号日月]")
+# Day words behind us are refused as past, never dropped (昨天下午3点 is not today).
+_PAST_DAY = re.compile(r"昨|前天|前儿|去年|上个?月|\byesterday\b|\blast\s+(?:year|month|night)\b")
+# Day words left over after the scan (元旦, 春节, 过年, 下个月…): not understood, so the
+# person is asked again instead of the word being dropped (元旦 3点 is not today at 3).
+_UNREAD_DAY = re.compile(r"[天年节旦宵夕月]|\bnew\s*year|\bchristmas|\beaster|\bweek\b|\bmonth\b")
 
 
 def _read(text: str, today: date) -> _Reading:
@@ -571,13 +600,15 @@ def _read(text: str, today: date) -> _Reading:
     text = _normalise(text)
     if len(text) > _MAX_TEXT:
         raise _NotUnderstood
+    if _PAST_DAY.search(text):
+        raise _InPast
     for pattern, build in _RULES:
 
         def consume(match: re.Match[str], build: _Build = build) -> str:
             return " " * len(match[0]) if build(match, reading) else match[0]
 
         text = pattern.sub(consume, text)
-    if reading.empty() or _UNPLACED.search(text):
+    if reading.empty() or _UNPLACED.search(text) or _UNREAD_DAY.search(text):
         raise _NotUnderstood
     return reading
 
@@ -689,13 +720,13 @@ class _Window:
 
 
 def _day_only(rule: _DayRule, window: _Window) -> TimeError:
-    """A day but no hour: refuse, but say so if no hour of that day could work anyway."""
+    """A day but no hour: ask for the hour, but say so if no hour of that day could work."""
     if rule.fixed is not None:
         if _at(rule.fixed, 24 * 60) <= window.earliest:
             return TimeError.IN_PAST
         if _at(rule.fixed, 0) > window.latest:
             return TimeError.TOO_FAR
-    return TimeError.NOT_UNDERSTOOD
+    return TimeError.NEEDS_HOUR
 
 
 def _pick(instants: list[datetime], guessed: bool, window: _Window) -> ParsedTime | TimeError:
@@ -739,6 +770,8 @@ def parse_when(
         return _resolve(_read(text, local_now.date()), window)
     except _NotUnderstood:
         return TimeError.NOT_UNDERSTOOD
+    except _InPast:
+        return TimeError.IN_PAST
     except OverflowError:  # 9999 days ahead runs off the calendar
         return TimeError.TOO_FAR
 

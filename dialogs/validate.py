@@ -21,6 +21,9 @@ _CONTROL = re.compile(
 _MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 
 
+# Only digits and the marks people put between them: a number, not words.
+_PHONE_CHARS = re.compile(r"[0-9０-９\s\-+()（）.]+")
+
 _ID = re.compile(r"[0-9]{1,9}")
 
 
@@ -50,6 +53,54 @@ def mainland_mobile(raw: str) -> str | None:
     ):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def callable_phone(raw: str) -> str | None:
+    """A number a driver can call: a mainland mobile, or a landline with its area code
+    (027-87654321, (027) 8765 4321), as E.164 (+862787654321); None otherwise."""
+    mobile = mainland_mobile(raw)
+    if mobile is not None:
+        return mobile
+    text = raw.strip()
+    if not text or len(text) > 30 or not _PHONE_CHARS.fullmatch(text):
+        return None
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if number.country_code != 86 or not phonenumbers.is_valid_number(number):
+        return None
+    if phonenumbers.number_type(number) is not phonenumbers.PhoneNumberType.FIXED_LINE:
+        return None
+    national = str(number.national_number)
+    if len(national) < 9:  # a landline without its area code cannot be called from a mobile
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def show_phone(phone: str | None) -> str:
+    """A stored number as people read it: 139 1234 5678, 027-8765 4321."""
+    if not phone:
+        return ""
+    if not phone.startswith("+86"):  # as typed (community data): read it first
+        phone = callable_phone(phone) or phone
+    digits = phone[3:] if phone.startswith("+86") else phone
+    if len(digits) == 11 and digits.startswith("1"):
+        return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
+    if phone.startswith("+86") and digits[:1] != "1":  # a landline: area code, then the line
+        area = 2 if digits[0] in "12" else 3
+        line = digits[area:]
+        return f"0{digits[:area]}-{line[:4]} {line[4:]}".rstrip()
+    return phone
+
+
+def looks_like_phone(text: str) -> bool:
+    """A phone number or a bare number: never an address."""
+    if _PHONE_CHARS.fullmatch(text.strip()):
+        return True
+    # A number with a word or two around it ("电话13812345678") is still no address.
+    rest = _MOBILE_IN_TEXT.sub("", text)
+    return rest != text and len(re.sub(r"[\W\d_]", "", rest)) < 3
 
 
 def mask_phone(phone: str | None) -> str:

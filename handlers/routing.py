@@ -73,7 +73,11 @@ class Router:
     async def _command(self, ctx: Context, name: str) -> None:
         if name == "start" and ctx.user.onboarded and ctx.flow != "onboarding":
             ctx.say(ctx.t("start.welcome_back", name=ctx.user.display_name or ""))
-            await self.show_menu(ctx)
+            if self.in_flow(ctx):  # as /help does: the open question stays open, asked again
+                ctx.say(ctx.t("help.in_flow"))
+                await self.engine.ask(ctx)
+            else:
+                await self.show_menu(ctx)
             return
         if name == "start" and ctx.flow == "onboarding":
             ctx.say(ctx.t("start.resume"))
@@ -209,6 +213,8 @@ class Router:
         ctx.say(ctx.t("cancel.done"), remove_keyboard=True)
         if not ctx.user.onboarded:
             ctx.say(ctx.t("cancel.onboarding_hint"))
+        else:  # never a dead end: the menu follows
+            ctx.show_menu = True
 
     async def reask(self, ctx: Context) -> None:
         if self.in_flow(ctx):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from pypinyin import Style, lazy_pinyin
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -45,6 +45,8 @@ async def add_community(
     buildings: list[str] | None = None,
     latitude: float | None = None,
     longitude: float | None = None,
+    name_en: str = "",
+    phone: str = "",
 ) -> CommunityData:
     """Create a community (or return the existing one of that name) with its buildings."""
     row = (await session.execute(select(Community).where(col(Community.name) == name))).scalar_one_or_none()
@@ -56,8 +58,15 @@ async def add_community(
             street=street,
             latitude=latitude,
             longitude=longitude,
+            name_en=name_en,
+            phone=phone,
         )
         session.add(row)
+        await session.flush()
+    elif (name_en and not row.name_en) or (phone and not row.phone):
+        # Demo data loaded by an older version: fill in what it lacked, keep staff's edits.
+        row.name_en = row.name_en or name_en
+        row.phone = row.phone or phone
         await session.flush()
     assert row.id is not None
     existing = set(
@@ -81,6 +90,8 @@ def _data(row: Community) -> CommunityData:
         street=row.street,
         latitude=row.latitude,
         longitude=row.longitude,
+        name_en=row.name_en,
+        phone=row.phone,
     )
 
 
@@ -146,17 +157,51 @@ async def get_building(session: AsyncSession, building_id: int) -> BuildingData 
     return BuildingData(id=row.id or 0, community_id=row.community_id, name=row.name)
 
 
-def match_building(buildings: list[BuildingData], text: str) -> BuildingData | None:
-    """A building from typed text: "3", "3栋", "3号楼", "building 3"."""
-    q = _normalise(text)
-    if not q:
-        return None
-    digits = re.findall(r"\d+", q)
+# "3", "3栋", "3号楼", "西区6栋", "building 3": an optional zone, a number, a building word.
+_BUILDING = re.compile(r"(?P<zone>[^\d]{0,6}?)(?P<num>\d{1,4})(?:栋|号楼|幢|号|座|楼)?")
+_BUILDING_EN = re.compile(r"(?:building|bldg\.?|block|no\.?)\s*(?P<num>\d{1,4})")
+# Longer than this is a sentence, not a building; markup is never an answer to pick from.
+_MAX_BUILDING_TEXT = 20
+_MARKUP = re.compile(r"[<>*`\[\]{}|#_~\\/=]")
+
+
+def _number_of(name: str) -> tuple[str, int] | None:
+    found = _BUILDING.fullmatch(_normalise(name))
+    return (found["zone"], int(found["num"])) if found else None
+
+
+def match_buildings(buildings: list[BuildingData], text: str) -> list[BuildingData]:
+    """The buildings a typed answer can mean: one when it is clear, several when the
+    community has more than one (东区3栋 and 西区3栋 for "3栋"), none when unsure.
+
+    The number must be the building's own ("0" is not 10栋) and a zone typed must be the
+    building's zone ("西区6栋" never means 东区6栋). Long sentences and markup are refused
+    rather than searched for a number."""
+    raw = text.strip()
+    if not raw or len(raw) > _MAX_BUILDING_TEXT or _MARKUP.search(raw):
+        return []
+    q = _normalise(raw)
+    exact = [b for b in buildings if _normalise(b.name) == q]
+    if exact:
+        return exact
+    english = _BUILDING_EN.fullmatch(q)
+    typed = ("", int(english["num"])) if english else _number_of(q)
+    if typed is None:
+        return []
+    zone, number = typed
+    found = []
     for b in buildings:
-        name = _normalise(b.name)
-        if q == name or (digits and re.findall(r"\d+", name)[:1] == digits[:1]):
-            return b
-    found = process.extractOne(q, {b.id: _normalise(b.name) for b in buildings}, scorer=fuzz.WRatio)
-    if found and found[1] >= 80:
-        return next(b for b in buildings if b.id == found[2])
-    return None
+        own = _number_of(b.name)
+        if (
+            own is not None
+            and own[1] == number
+            and (not zone or zone in own[0] or (own[0] in zone and own[0]))
+        ):
+            found.append(b)
+    return found
+
+
+def match_building(buildings: list[BuildingData], text: str) -> BuildingData | None:
+    """The one building a typed answer clearly means, if it is one (see match_buildings)."""
+    found = match_buildings(buildings, text)
+    return found[0] if len(found) == 1 else None

@@ -39,6 +39,12 @@ class CommunityData:
     street: str = ""
     latitude: float | None = None
     longitude: float | None = None
+    name_en: str = ""
+    phone: str = ""
+
+    def label(self, lang: str) -> str:
+        """The name in the reader's language, where an English one exists."""
+        return self.name_en if lang == "en" and self.name_en else self.name
 
 
 @dataclass(frozen=True, slots=True)

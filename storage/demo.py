@@ -34,6 +34,19 @@ COMMUNITIES: tuple[tuple[str, str, str, float, float, list[str]], ...] = (
     ("南湖社区", "武昌区", "南湖街道", 30.5010, 114.3280, [f"{i}栋" for i in range(1, 9)]),
 )
 
+# English names where one is in use, and each community office's phone (demo numbers:
+# 027 is Wuhan's area code; these lines are made up).
+COMMUNITY_CONTACTS: dict[str, tuple[str, str]] = {
+    "春和社区": ("Chunhe Community", "027-88000001"),
+    "保利心语西区社区": ("Poly Xinyu West Community", "027-88000002"),
+    "申新社区": ("Shenxin Community", "027-88000003"),
+    "青和居社区": ("Qinghe Residence Community", "027-88000004"),
+    "解放社区": ("Jiefang Community", "027-88000005"),
+    "绿景苑社区": ("Lüjingyuan Community", "027-88000006"),
+    "江汉北路社区": ("North Jianghan Road Community", "027-88000007"),
+    "南湖社区": ("Nanhu Community", "027-88000008"),
+}
+
 
 @dataclass(frozen=True)
 class DemoPerson:
@@ -66,6 +79,7 @@ async def is_empty(session: AsyncSession) -> bool:
 async def load(session: AsyncSession) -> None:
     by_name = {}
     for name, district, street, lat, lon, buildings in COMMUNITIES:
+        name_en, phone = COMMUNITY_CONTACTS.get(name, ("", ""))
         by_name[name] = await communities.add_community(
             session,
             name=name,
@@ -74,6 +88,8 @@ async def load(session: AsyncSession) -> None:
             latitude=lat,
             longitude=lon,
             buildings=buildings,
+            name_en=name_en,
+            phone=phone,
         )
     for person in PEOPLE:
         user = await users.ensure_user(

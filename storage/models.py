@@ -28,6 +28,10 @@ class Community(SQLModel, table=True):
     street: str = Field(default="", max_length=100)
     latitude: float | None = None
     longitude: float | None = None
+    # The English name, where one is in use (shown on English screens).
+    name_en: str = Field(default="", max_length=100)
+    # The community office's phone: every "contact community staff" line carries it.
+    phone: str = Field(default="", max_length=30)
 
 
 class Building(SQLModel, table=True):

@@ -24,6 +24,7 @@ class RideStatus(StrEnum):
     POSTED = "posted"  # open: waiting for a driver to claim it
     CLAIMED = "claimed"
     ON_THE_WAY = "on_the_way"
+    ARRIVED = "arrived"  # the driver is at the pickup point, waiting
     PICKED_UP = "picked_up"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
@@ -31,8 +32,16 @@ class RideStatus(StrEnum):
     EXPIRED = "expired"  # nobody came and the time passed
 
 
-ACTIVE_RIDE = (RideStatus.POSTED, RideStatus.CLAIMED, RideStatus.ON_THE_WAY, RideStatus.PICKED_UP)
-DRIVER_HAS_RIDE = (RideStatus.CLAIMED, RideStatus.ON_THE_WAY, RideStatus.PICKED_UP)
+ACTIVE_RIDE = (
+    RideStatus.POSTED,
+    RideStatus.CLAIMED,
+    RideStatus.ON_THE_WAY,
+    RideStatus.ARRIVED,
+    RideStatus.PICKED_UP,
+)
+DRIVER_HAS_RIDE = (RideStatus.CLAIMED, RideStatus.ON_THE_WAY, RideStatus.ARRIVED, RideStatus.PICKED_UP)
+# "Rider not there" only after the driver said "arrived at pickup" and waited this long.
+NO_SHOW_WAIT = timedelta(minutes=5)
 NEEDS = ("wheelchair", "walker", "companion", "stairs")
 
 
@@ -91,6 +100,7 @@ class RideData:
     rating: int | None
     series_id: int | None
     created_at: datetime
+    arrived_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +110,8 @@ class DriverGroupData:
     chat_id: str
     title: str
     community_ids: frozenset[int]  # empty: every community
+    # How an approved driver joins (an invite link staff gave when binding).
+    invite_link: str = ""
 
 
 class DriverGroup(SQLModel, table=True):
@@ -115,6 +127,7 @@ class DriverGroup(SQLModel, table=True):
     # Comma-separated community ids it serves; empty means every community.
     communities: str = Field(default="", max_length=500)
     bound_by: int | None = Field(default=None, foreign_key="users.id")
+    invite_link: str = Field(default="", max_length=200)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -157,6 +170,7 @@ class Ride(SQLModel, table=True):
     group_id: int | None = Field(default=None, foreign_key="driver_groups.id")
     announced_at: datetime | None = None
     escalated_at: datetime | None = None
+    arrived_at: datetime | None = None
     finished_at: datetime | None = None
     cancel_reason: str = Field(default="", max_length=200)
     late_cancel: bool = False
@@ -216,6 +230,7 @@ def to_data(row: Ride) -> RideData:
         rating=row.rating,
         series_id=row.series_id,
         created_at=row.created_at,
+        arrived_at=row.arrived_at,
     )
 
 
@@ -335,9 +350,11 @@ def _status_in(*statuses: RideStatus) -> ColumnElement[bool]:
 # Which status a driver may move their ride to, from which.
 DRIVER_STEPS: dict[RideStatus, tuple[RideStatus, ...]] = {
     RideStatus.ON_THE_WAY: (RideStatus.CLAIMED,),
-    RideStatus.PICKED_UP: (RideStatus.CLAIMED, RideStatus.ON_THE_WAY),
+    RideStatus.ARRIVED: (RideStatus.CLAIMED, RideStatus.ON_THE_WAY),
+    RideStatus.PICKED_UP: (RideStatus.CLAIMED, RideStatus.ON_THE_WAY, RideStatus.ARRIVED),
     RideStatus.COMPLETED: (RideStatus.PICKED_UP,),
-    RideStatus.NO_SHOW: (RideStatus.CLAIMED, RideStatus.ON_THE_WAY),
+    # Only after "arrived at pickup" and a wait (checked in driver_step).
+    RideStatus.NO_SHOW: (RideStatus.ARRIVED,),
 }
 
 
@@ -346,12 +363,17 @@ async def driver_step(
 ) -> RideData | None:
     """Move the driver's own ride forward; None if it is not theirs or not in a fitting state."""
     values: dict[str, Any] = {"status": to.value}
+    where = [col(Ride.driver_user_id) == driver_user_id, _status_in(*DRIVER_STEPS[to])]
     if to in (RideStatus.COMPLETED, RideStatus.NO_SHOW):
         values["finished_at"] = utcnow()
+    if to is RideStatus.ARRIVED:
+        values["arrived_at"] = utcnow()
+    if to is RideStatus.NO_SHOW:  # the driver waited at the pickup point first
+        where.append(col(Ride.arrived_at) <= utcnow() - NO_SHOW_WAIT)
     return await _change(
         session,
         ride_id,
-        where=[col(Ride.driver_user_id) == driver_user_id, _status_in(*DRIVER_STEPS[to])],
+        where=where,
         values=values,
         event_name=to.value,
         actor=driver_user_id,
@@ -598,7 +620,12 @@ def _group(row: DriverGroup) -> DriverGroupData:
     assert row.id is not None
     ids = frozenset(int(c) for c in row.communities.split(",") if c)
     return DriverGroupData(
-        id=row.id, channel=row.channel, chat_id=row.chat_id, title=row.title, community_ids=ids
+        id=row.id,
+        channel=row.channel,
+        chat_id=row.chat_id,
+        title=row.title,
+        community_ids=ids,
+        invite_link=row.invite_link,
     )
 
 
@@ -610,6 +637,7 @@ async def bind_group(
     title: str,
     community_ids: Sequence[int],
     bound_by: int,
+    invite_link: str | None = None,
 ) -> DriverGroupData:
     """Make a chat a driver group (or update which communities it serves)."""
     row = (
@@ -625,6 +653,8 @@ async def bind_group(
     row.title = title[:200]
     row.communities = ",".join(str(c) for c in sorted(set(community_ids)))
     row.bound_by = bound_by
+    if invite_link is not None:
+        row.invite_link = invite_link[:200]
     row.active = True
     await session.flush()
     return _group(row)
@@ -721,3 +751,46 @@ async def erase_person(session: AsyncSession, user_id: int) -> None:
     )
     await session.execute(update(Ride).where(_rider_or_booker(user_id)).values(rating_comment=""))
     await session.execute(update(RideEvent).where(col(RideEvent.actor_user_id) == user_id).values(detail=""))
+
+
+async def last_booked_by(
+    session: AsyncSession, booker_user_id: int, *, relation: str | None = None
+) -> RideData | None:
+    """The newest ride this person booked (for "again, like last time"); staff's bookings
+    for residents who phoned are not offered again from here."""
+    stmt = select(Ride).where(col(Ride.booker_user_id) == booker_user_id, col(Ride.relation) != "staff")
+    if relation is not None:
+        stmt = stmt.where(col(Ride.relation) == relation)
+    row = (await session.execute(stmt.order_by(col(Ride.created_at).desc()).limit(1))).scalar_one_or_none()
+    return None if row is None else to_data(row)
+
+
+async def open_duplicate(
+    session: AsyncSession,
+    *,
+    rider_user_id: int | None,
+    rider_phone: str | None,
+    pickup_at: datetime,
+    window: timedelta,
+) -> RideData | None:
+    """An active ride for the same rider within ``window`` of this pickup time, if any."""
+    who = []
+    if rider_user_id is not None:
+        who.append(col(Ride.rider_user_id) == rider_user_id)
+    if rider_phone:
+        who.append(col(Ride.rider_phone) == rider_phone)
+    if not who:
+        return None
+    stmt = (
+        select(Ride)
+        .where(
+            or_(*who),
+            _status_in(*ACTIVE_RIDE),
+            col(Ride.pickup_at) >= pickup_at - window,
+            col(Ride.pickup_at) <= pickup_at + window,
+        )
+        .order_by(col(Ride.id).desc())
+        .limit(1)
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    return None if row is None else to_data(row)

@@ -152,7 +152,8 @@ async def _nearest_community(ctx: Context) -> list[object] | None:
 
 async def ask_building(ctx: Context) -> None:
     buildings = await communities.list_buildings(ctx.session, ctx.data["community_id"])
-    shown = buildings[:12]  # more than a screenful: typing is quicker
+    which = set(ctx.data.get("which") or [])
+    shown = [b for b in buildings if b.id in which] if which else buildings[:12]  # typing is quicker
     rows = [[ctx.raw_button(b.name, f"b{b.id}") for b in shown[i : i + 3]] for i in range(0, len(shown), 3)]
     rows.append([ctx.button("onboarding.skip", "skip")])
     ctx.say(ctx.t("onboarding.ask_building"), choices=rows)
@@ -167,9 +168,15 @@ async def on_building(ctx: Context) -> Result:
     if ctx.value and ctx.value.startswith("b"):
         chosen = next((b for b in buildings if b.id == ctx.value_id("b")), None)
     elif ctx.incoming.kind is Kind.TEXT:
-        chosen = communities.match_building(buildings, ctx.incoming.text[:50])
+        found = communities.match_buildings(buildings, ctx.incoming.text)
+        if len(found) > 1:  # "3栋" where there are 东区3栋 and 西区3栋: ask, never guess
+            ctx.data["which"] = [b.id for b in found]
+            return Retry("onboarding.building_which")
+        chosen = found[0] if found else None
     if chosen is None:
+        ctx.data.pop("which", None)
         return Retry("onboarding.building_not_found")
+    ctx.data.pop("which", None)
     await users.set_home(ctx.session, ctx.user.id, community_id=community_id, building_id=chosen.id)
     return Next("phone")
 

@@ -15,7 +15,7 @@ from storage.data import Role
 
 FEATURE = Feature(
     name="rides",
-    flows=(request.FLOW, release.RELEASE, release.COMMENT),
+    flows=(request.FLOW, mine.MINE, release.RELEASE, release.COMMENT),
     commands=(
         Command("myrides", mine.myrides_command, description_key="commands.myrides"),
         Command(
@@ -43,7 +43,9 @@ FEATURE = Feature(
         Action(buttons.OnWay, driver.on_way_action, requires_role=Role.DRIVER),
         Action(buttons.PickedUp, driver.picked_up_action, requires_role=Role.DRIVER),
         Action(buttons.Completed, driver.completed_action, requires_role=Role.DRIVER),
+        Action(buttons.Arrived, driver.arrived_action, requires_role=Role.DRIVER),
         Action(buttons.NoShow, driver.no_show_action, requires_role=Role.DRIVER),
+        Action(buttons.NoShowYes, driver.no_show_yes_action, requires_role=Role.DRIVER),
         Action(buttons.Release, driver.release_action, requires_role=Role.DRIVER),
         # Rating and comments: the action checks the presser is the rider or the booker.
         Action(buttons.Rate, driver.rate_action),

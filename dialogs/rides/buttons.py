@@ -17,6 +17,14 @@ class OnWay(ActionData, action="ride_on_way"):
     ride: int
 
 
+class Arrived(ActionData, action="ride_arrived"):
+    ride: int
+
+
+class NoShowYes(ActionData, action="ride_no_show_yes"):
+    ride: int
+
+
 class PickedUp(ActionData, action="ride_picked_up"):
     ride: int
 

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs.i18n import Tr
 from dialogs.messages import Choice, Outgoing
-from dialogs.rides import buttons
+from dialogs.rides import buttons, places
 from dialogs.timeparse import describe
-from dialogs.validate import mask_phone, mask_phones_in
+from dialogs.validate import mask_phone, mask_phones_in, show_phone
 from storage import applications, geo
 from storage.data import Role, UserData
 from storage.models import utcnow
@@ -47,11 +47,11 @@ def when_text(ride: RideData, tr: Tr, *, now: datetime | None = None) -> str:
 
 
 def needs_text(ride: RideData, tr: Tr) -> str:
-    return "、".join(tr(f"rides.need_{n}") for n in ride.needs) or tr("rides.no_needs")
+    return tr("rides.list_sep").join(tr(f"rides.need_{n}") for n in ride.needs) or tr("rides.no_needs")
 
 
 def place_text(text: str, tr: Tr) -> str:
-    return text or tr("rides.shared_location")
+    return places.label_for(text, tr.lang) if text else tr("rides.shared_location")
 
 
 def person_name(user: UserData | None, user_id: int | None = None) -> str:
@@ -101,12 +101,15 @@ def driver_buttons(ride: RideData, tr: Tr) -> list[list[Choice]]:
     """What the assigned driver can do next, by the ride's state."""
     rid = ride.id
     on_way = [Choice(tr("rides.btn_on_way"), buttons.OnWay(ride=rid).pack())]
+    arrived = [Choice(tr("rides.btn_arrived"), buttons.Arrived(ride=rid).pack())]
     picked_up = [Choice(tr("rides.btn_picked_up"), buttons.PickedUp(ride=rid).pack())]
     release = [Choice(tr("rides.btn_release"), buttons.Release(ride=rid).pack())]
     if ride.status is RideStatus.CLAIMED:
-        return [on_way, picked_up, release]
+        return [on_way, arrived, picked_up, release]
     if ride.status is RideStatus.ON_THE_WAY:
-        return [picked_up, [Choice(tr("rides.btn_no_show"), buttons.NoShow(ride=rid).pack())], release]
+        return [arrived, picked_up, release]
+    if ride.status is RideStatus.ARRIVED:  # "rider not there" only from here, after a wait
+        return [picked_up, [Choice(tr("rides.btn_no_show"), buttons.NoShow(ride=rid).pack())]]
     if ride.status is RideStatus.PICKED_UP:
         return [[Choice(tr("rides.btn_completed"), buttons.Completed(ride=rid).pack())]]
     return []
@@ -114,7 +117,7 @@ def driver_buttons(ride: RideData, tr: Tr) -> list[list[Choice]]:
 
 def driver_details(ride: RideData, tr: Tr) -> Outgoing:
     """Everything the driver needs: full phone and navigation links, plus status buttons."""
-    body = ride_lines(ride, tr, phone=ride.rider_phone or "")
+    body = ride_lines(ride, tr, phone=show_phone(ride.rider_phone))
     links = tr(
         "rides.nav_links",
         pickup=nav_link(ride.pickup_text, ride.pickup_lat, ride.pickup_lon),
@@ -136,7 +139,7 @@ async def driver_card(session: AsyncSession, driver: UserData) -> Callable[[Tr],
             name=person_name(driver),
             car=car.get("car_model", "—"),
             plate=car.get("plate", "—"),
-            phone=driver.phone or "—",
+            phone=show_phone(driver.phone) or "—",
         )
 
     return card

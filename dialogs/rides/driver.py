@@ -23,6 +23,8 @@ from storage.data import UserData
 from storage.models import utcnow
 from storage.rides import ClaimResult, RideData, RideStatus
 
+LOW_RATING = 2  # 1–2 stars reach staff, with the comment when one follows
+
 # Repeated no-shows within this window are flagged to staff.
 NO_SHOW_WINDOW = timedelta(days=90)
 NO_SHOW_ALERT = 2
@@ -188,11 +190,44 @@ async def completed_action(ctx: Context, data: buttons.Completed) -> None:
         )
 
 
+async def arrived_action(ctx: Context, data: buttons.Arrived) -> None:
+    """At the pickup point: rider and booker hear it; "rider not there" opens after a wait."""
+    ride = await _step(ctx, data.ride, RideStatus.ARRIVED)
+    if ride is not None:
+        minutes = int(rides.NO_SHOW_WAIT.total_seconds() // 60)
+        ctx.say(ctx.t("ride_driver.arrived_wait", minutes=minutes))
+        await news.tell_parties(
+            ctx.session, ride, "ride_driver.arrived_parties", dedupe=f"arrived:{claim_round(ride)}"
+        )
+
+
 async def no_show_action(ctx: Context, data: buttons.NoShow) -> None:
+    """First press: after the wait, ask to confirm; nothing changes yet."""
+    ride = await rides.get(ctx.session, data.ride)
+    if ride is None or ride.driver_user_id != ctx.user.id:
+        raise NotAllowed(
+            "a:ride_no_show", target=str(data.ride), detail="not the driver", key="ride_driver.not_your_ride"
+        )
+    if ride.status is not RideStatus.ARRIVED or ride.arrived_at is None:
+        ctx.say(ctx.t("ride_driver.no_show_arrive_first"))
+        return
+    waited = utcnow() - ride.arrived_at
+    if waited < rides.NO_SHOW_WAIT:
+        left = int((rides.NO_SHOW_WAIT - waited).total_seconds() // 60) + 1
+        ctx.say(ctx.t("ride_driver.no_show_wait", minutes=left))
+        return
+    ctx.say(
+        ctx.t("ride_driver.no_show_confirm", id=ride.id),
+        choices=[[Choice(ctx.t("ride_driver.no_show_yes"), buttons.NoShowYes(ride=ride.id).pack())]],
+    )
+
+
+async def no_show_yes_action(ctx: Context, data: buttons.NoShowYes) -> None:
     ride = await _step(ctx, data.ride, RideStatus.NO_SHOW)
     if ride is None:
         return
-    await news.tell_booker(ctx.session, ride, "ride_driver.no_show_booker", dedupe="no_show")
+    contact = await news.staff_contact(ctx.session, ride)
+    await news.tell_parties(ctx.session, ride, "ride_driver.no_show_booker", dedupe="no_show", extra=contact)
     count = await rides.no_shows_since(
         ctx.session,
         rider_user_id=ride.rider_user_id,
@@ -229,6 +264,10 @@ async def rate_action(ctx: Context, data: buttons.Rate) -> None:
         ctx.say(ctx.t("common.old_button"))
         return
     ride = await rides.rate(ctx.session, ride_id=data.ride, rater_user_id=ctx.user.id, rating=data.stars)
+    if ride is not None and ride.rating is not None and ride.rating <= LOW_RATING:
+        await news.tell_staff(
+            ctx.session, ride, "ride_driver.staff_low_rating", dedupe="low_rating", stars=ride.rating
+        )
     if ride is not None:
         shown = ctx.t("ride_driver.rate_star", n=data.stars)
         ctx.say(

@@ -45,7 +45,7 @@ SERIES_EVERY = timedelta(minutes=30)
 # Driver reminders are for rides a driver holds and has not started yet.
 _DRIVER_WAITING = (RideStatus.CLAIMED, RideStatus.ON_THE_WAY)
 # The evening-before reminder is for rides not yet under way.
-_RIDER_WAITING = (RideStatus.POSTED, RideStatus.CLAIMED, RideStatus.ON_THE_WAY)
+_RIDER_WAITING = (RideStatus.POSTED, RideStatus.CLAIMED, RideStatus.ON_THE_WAY, RideStatus.ARRIVED)
 
 
 # -- local time -------------------------------------------------------------------
@@ -231,6 +231,14 @@ async def escalate(db: Database, env: Env, arg: str) -> None:
             if await news.group_of(session, ride) is not None:
                 await news.announce(session, ride, again=True, round_no=epoch or 1)
             await rides.mark_announced(session, ride.id, escalated=True)
+            # The waiting person is not left wondering: still looking, staff are helping.
+            await news.tell_parties(
+                session,
+                ride,
+                "ride_jobs.parties_escalated",
+                dedupe=f"escalated:{epoch}",
+                extra=await news.staff_contact(session, ride),
+            )
         key = "ride_jobs.staff_escalated" if round_no == 1 else "ride_jobs.staff_still_open"
         await news.tell_staff(
             session,
@@ -256,7 +264,13 @@ async def expire_ride(db: Database, env: Env, arg: str) -> None:
             return  # claimed, cancelled or already expired meanwhile
         ride = await rides.get(session, int(arg))
         assert ride is not None
-        await news.tell_parties(session, ride, "ride_jobs.expired", dedupe="expired")
+        await news.tell_parties(
+            session,
+            ride,
+            "ride_jobs.expired",
+            dedupe="expired",
+            extra=await news.staff_contact(session, ride),
+        )
 
 
 # -- the ride source ----------------------------------------------------------------

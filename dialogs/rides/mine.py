@@ -8,12 +8,14 @@ the rider. Everyone else is refused kindly and the attempt is audited.
 from __future__ import annotations
 
 from dialogs import notify
-from dialogs.core import Context
+from dialogs.buttons import menu_data
+from dialogs.core import Context, Flow, Result, Retry, Step
 from dialogs.feature import NotAllowed
 from dialogs.i18n import Tr
 from dialogs.messages import Choice, Outgoing
 from dialogs.rides import buttons, cards, news
 from storage import ride_series, rides, users
+from storage.data import Role
 from storage.rides import ACTIVE_RIDE, DRIVER_HAS_RIDE, RideData, RideStatus
 
 SHOWN = 10
@@ -32,11 +34,33 @@ async def _ride_text(ctx: Context, ride: RideData) -> str:
     return "\n".join(lines)
 
 
+async def _driven(ctx: Context) -> bool:
+    """A driver's claimed rides, each with its status buttons, as in the private details."""
+    if not ctx.user.has(Role.DRIVER):
+        return False
+    held = [
+        r
+        for r in await rides.for_driver(ctx.session, ctx.user.id, limit=SHOWN)
+        if r.status in DRIVER_HAS_RIDE
+    ]
+    if not held:
+        return False
+    ctx.say(ctx.t("ride_request.driving_head", count=len(held)))
+    for ride in held:
+        ctx.replies.append(cards.driver_details(ride, ctx.tr))
+    return True
+
+
 async def myrides_command(ctx: Context) -> None:
+    driving = await _driven(ctx)
     mine = await rides.for_person(ctx.session, ctx.user.id, limit=SHOWN)
-    if not mine:
-        ctx.say(ctx.t("ride_request.mine_none"))
-    else:
+    if not mine and not driving:
+        # An empty list still leaves something to tap: book one.
+        ctx.say(
+            ctx.t("ride_request.mine_none"),
+            choices=[[Choice(ctx.t("menu.ride"), menu_data("ride"))]],
+        )
+    elif mine:
         ctx.say(ctx.t("ride_request.mine_head", count=len(mine)))
         offered: set[int] = set()
         for ride in mine:
@@ -130,3 +154,27 @@ async def stop_series_action(ctx: Context, data: buttons.StopSeries) -> None:
     if not await ride_series.stop(ctx.session, series_id=data.series, booker_user_id=ctx.user.id):
         raise NotAllowed("a:series_stop", target=str(data.series), key="ride_request.series_not_yours")
     ctx.say(ctx.t("ride_request.series_stopped"))
+
+
+async def _begin_list(ctx: Context) -> bool:
+    """ "My rides" on the main menu: the list is shown and no question stays open."""
+    await myrides_command(ctx)
+    return False
+
+
+async def _never(ctx: Context) -> None:  # pragma: no cover - the flow never asks
+    return None
+
+
+async def _never_handle(ctx: Context) -> Result:  # pragma: no cover
+    return Retry()
+
+
+# The main menu lists flows; this one only shows /myrides from a button.
+MINE = Flow(
+    name="myrides",
+    menu_key="menu.myrides",
+    menu_rank=11,
+    begin=_begin_list,
+    steps=(Step("list", _never, _never_handle),),
+)

@@ -13,7 +13,8 @@ from dialogs import notify
 from dialogs.i18n import Tr
 from dialogs.messages import Choice, Outgoing
 from dialogs.rides import cards
-from storage import rides, users
+from dialogs.validate import show_phone
+from storage import communities, rides, users
 from storage.data import Role, UserData
 from storage.rides import DriverGroupData, RideData
 
@@ -27,6 +28,19 @@ async def parties(session: AsyncSession, ride: RideData) -> list[UserData]:
             if user is not None:
                 found.append(user)
     return found
+
+
+async def staff_contact(session: AsyncSession, ride: RideData) -> Callable[[Tr], str]:
+    """The "contact community staff" line: the community office's phone, where known."""
+    community = await communities.get_community(session, ride.community_id) if ride.community_id else None
+    phone = show_phone(community.phone) if community is not None and community.phone else ""
+
+    def line(tr: Tr) -> str:
+        if not phone or community is None:
+            return tr("rides.staff_contact_unknown")
+        return tr("rides.staff_contact", community=community.label(tr.lang), phone=phone)
+
+    return line
 
 
 async def tell_parties(
@@ -52,13 +66,25 @@ async def tell_parties(
     )
 
 
-async def tell_booker(session: AsyncSession, ride: RideData, key: str, *, dedupe: str) -> None:
+async def tell_booker(
+    session: AsyncSession,
+    ride: RideData,
+    key: str,
+    *,
+    dedupe: str,
+    extra: Callable[[Tr], str] | None = None,
+) -> None:
     booker = await users.get_user(session, ride.booker_user_id)
     if booker is not None:
+
+        def build(tr: Tr) -> Outgoing:
+            text = tr(key, id=ride.id, when=cards.when_text(ride, tr))
+            return Outgoing(f"{text}\n{extra(tr)}" if extra is not None else text)
+
         await notify.to_user(
             session,
             booker,
-            lambda tr: Outgoing(tr(key, id=ride.id, when=cards.when_text(ride, tr))),
+            build,
             kind="ride",
             dedupe_key=f"ride:{ride.id}:{dedupe}:{booker.id}",
         )
@@ -73,9 +99,17 @@ async def tell_staff(
     choices: Callable[[Tr], list[list[Choice]]] | None = None,
     **fields: Any,
 ) -> int:
+    booker = await users.get_user(session, ride.booker_user_id)
+    booker_name = cards.person_name(booker, ride.booker_user_id)
+    booker_phone = show_phone(booker.phone) if booker is not None and booker.phone else "—"
+
     def build(tr: Tr) -> Outgoing:
-        body = cards.ride_lines(ride, tr, phone=ride.rider_phone or "")
-        return Outgoing(f"{tr(key, id=ride.id, **fields)}\n{body}", choices=choices(tr) if choices else [])
+        body = cards.ride_lines(ride, tr, phone=show_phone(ride.rider_phone))
+        # Staff phone back whoever booked: name them, and how they relate to the rider.
+        relation = tr(f"rides.relation_{ride.relation}")
+        by = tr("rides.booked_by", name=booker_name, phone=booker_phone, relation=relation)
+        text = f"{tr(key, id=ride.id, **fields)}\n{body}\n{by}"
+        return Outgoing(text, choices=choices(tr) if choices else [])
 
     staff = await users.users_with_role(session, Role.STAFF)
     return await notify.to_users(session, staff, build, kind="ride", dedupe=f"ride:{ride.id}:{dedupe}")

@@ -49,6 +49,15 @@ _BY_KEY = {p.key: p for p in PLACES}
 _SPACES = re.compile(r"\s+")
 
 
+_BY_NAME = {p.name_zh: p for p in PLACES}
+
+
+def label_for(text: str, lang: str) -> str:
+    """A stored destination in the reader's language: a known hospital's English name."""
+    place = _BY_NAME.get(text)
+    return place.label(lang) if place is not None and lang == "en" else text
+
+
 def by_key(key: str) -> Place | None:
     return _BY_KEY.get(key)
 

@@ -20,6 +20,7 @@ from storage.data import Role
 RELEASE_REASONS = ("car", "busy", "other")
 MAX_REASON = 200
 MAX_COMMENT = 500
+LOW_RATING = 2  # as in driver.py: 1–2 stars reach staff
 
 
 def _ride_id(ctx: Context) -> int:
@@ -67,6 +68,12 @@ async def on_detail(ctx: Context) -> Result:
     return await _release(ctx, f"other: {text}")
 
 
+def _reason_text(ctx: Context, reason: str) -> str:
+    if reason in RELEASE_REASONS:
+        return ctx.t(f"ride_driver.release_reason_{reason}")
+    return reason.removeprefix("other: ")
+
+
 async def _release(ctx: Context, reason: str) -> Result:
     ride_id = _ride_id(ctx)
     ride = await rides.release(ctx.session, ride_id=ride_id, driver_user_id=ctx.user.id, reason=reason)
@@ -80,6 +87,15 @@ async def _release(ctx: Context, reason: str) -> Result:
     round_no = int(ctx.now().timestamp() * 1000)
     await news.announce(ctx.session, ride, again=True, round_no=round_no)
     await news.tell_parties(ctx.session, ride, "ride_driver.released_parties", dedupe=f"released:{round_no}")
+    # Staff hear why, from whom: a pattern of releases is theirs to notice.
+    await news.tell_staff(
+        ctx.session,
+        ride,
+        "ride_driver.staff_released",
+        dedupe=f"released:{round_no}",
+        driver=ctx.user.display_name or f"#{ctx.user.id}",
+        reason=_reason_text(ctx, reason),
+    )
     ref = ctx.data.get("ref")
     if ref:  # the details message loses its status buttons
         ctx.say(ctx.t("ride_driver.release_note", id=ride_id), edit_ref=str(ref))
@@ -120,6 +136,16 @@ async def on_comment(ctx: Context) -> Result:
     # storage checks again that this person rated this ride.
     saved = await rides.comment(ctx.session, ride_id=_ride_id(ctx), rater_user_id=ctx.user.id, text=text)
     ctx.say(ctx.t("ride_driver.comment_saved" if saved else "ride_driver.comment_failed"))
+    ride = await rides.get(ctx.session, _ride_id(ctx)) if saved else None
+    if ride is not None and ride.rating is not None and ride.rating <= LOW_RATING:
+        await news.tell_staff(
+            ctx.session,
+            ride,
+            "ride_driver.staff_low_comment",
+            dedupe="low_comment",
+            stars=ride.rating,
+            comment=text,
+        )
     return Done()
 
 

@@ -41,3 +41,37 @@ async def test_onboarding_in_english(kit: Kit) -> None:
     assert "All set" in bob.text()
     me = await bob.data()
     assert me.language == "en" and me.phone == "+8613900001111" and me.building_id is not None
+
+
+async def test_building_answers_never_save_the_wrong_building(kit: Kit) -> None:
+    """Issue 8 and 7: 西区6栋 is never 东区6栋; 3栋 among 东区3栋/西区3栋 asks which; "0" is
+    not 10栋; a number in markup or a long sentence is not picked out."""
+    bob = kit.person("103", "Bob", lang="zh-hans")
+    await bob.send("/start")
+    await bob.click("同意")
+    await bob.click("中文")
+    await bob.send("青和居")
+    await bob.click("青和居社区")
+    await bob.send("3栋")
+    assert "哪一栋" in bob.text() and {"东区3栋", "西区3栋"} <= set(bob.buttons())
+    assert "东区6栋" not in bob.buttons()  # only the two 3栋 are offered
+    await bob.send("西区6栋")
+    assert "手机号" in bob.text()
+    me = await bob.data()
+    async with kit.db.transaction() as session:
+        from storage import communities
+
+        assert me.building_id is not None
+        building = await communities.get_building(session, me.building_id)
+        assert building is not None and building.name == "西区6栋"
+
+    carol = kit.person("104", "Carol", lang="zh-hans")
+    await carol.send("/start")
+    await carol.click("同意")
+    await carol.click("中文")
+    await carol.send("春和")
+    await carol.click("春和社区")
+    for answer in ("0", "<b>10</b>", "我家住在10栋旁边那个小区后面一点点的位置"):
+        await carol.send(answer)
+        assert "手机号" not in carol.text(), answer
+    assert (await carol.data()).building_id is None

@@ -23,6 +23,7 @@ from tests.kit import Kit, Person
 
 GROUP = "-100777"
 RIDER_PHONE = "+8613812345678"
+RIDER_PHONE_SHOWN = "138 1234 5678"  # how people read it
 
 
 @pytest_asyncio.fixture
@@ -119,6 +120,13 @@ class World:
         await in_group(driver or self.d1).press(
             f"a:claim:{ride.id}", message_ref=await self.kit.post_ref(ride.id)
         )
+
+    async def waited(self, ride_id: int, minutes: int = 6) -> None:
+        """The driver has been at the pickup point for ``minutes``."""
+        async with self.kit.db.transaction() as session:
+            row = await session.get(Ride, ride_id)
+            assert row is not None and row.arrived_at is not None
+            row.arrived_at -= timedelta(minutes=minutes)
 
     async def status(self, ride_id: int) -> RideStatus:
         async with self.kit.db.transaction() as session:
@@ -227,9 +235,10 @@ async def test_first_claim_wins_and_details_go_both_ways_only_then(world: World)
 
     # The winner privately: full phone, Amap links, status buttons.
     (details,) = await world.d1.inbox()
-    assert RIDER_PHONE in details.text and "uri.amap.com" in details.text
+    assert RIDER_PHONE_SHOWN in details.text and "uri.amap.com" in details.text
     assert [c.data for c in details.all_choices()] == [
         f"a:ride_on_way:{ride.id}",
+        f"a:ride_arrived:{ride.id}",
         f"a:ride_picked_up:{ride.id}",
         f"a:ride_release:{ride.id}",
     ]
@@ -237,7 +246,7 @@ async def test_first_claim_wins_and_details_go_both_ways_only_then(world: World)
     # The rider: the driver's name, car, plate and phone.
     (card,) = await world.rider.inbox()
     assert "已有司机接单" in card.text
-    for part in ("赵师傅", "白色大众朗逸", "鄂A12345", "+8613900000001"):
+    for part in ("赵师傅", "白色大众朗逸", "鄂A12345", "139 0000 0001"):
         assert part in card.text
     assert await world.status(ride.id) is RideStatus.CLAIMED
 
@@ -292,10 +301,10 @@ async def test_status_sequence_tells_rider_and_booker(world: World) -> None:
     (shown,) = d1.replies
     assert shown.edit_ref == "31" and "司机在路上" in shown.text
     assert [c.data for c in shown.all_choices()] == [
+        f"a:ride_arrived:{ride.id}",
         f"a:ride_picked_up:{ride.id}",
-        f"a:ride_no_show:{ride.id}",
         f"a:ride_release:{ride.id}",
-    ]
+    ]  # no "rider not there" before "arrived at pickup"
     for person in (world.rider, world.family):
         news = (await person.inbox())[-1]
         assert "司机已出发" in news.text and "鄂A12345" in news.text
@@ -381,13 +390,17 @@ async def test_repeated_no_shows_are_flagged_to_staff(world: World) -> None:
         ride = await world.ride(booker=world.family)
         await world.claimed(ride)
         await world.d1.press(f"a:ride_on_way:{ride.id}")
+        await world.d1.press(f"a:ride_arrived:{ride.id}")
+        await world.waited(ride.id)
         await world.d1.press(f"a:ride_no_show:{ride.id}")
+        await world.d1.click("确认，乘客没出现")
         assert "乘客未出现" in world.d1.text()
-        assert "没有接到乘客" in (await world.family.inbox())[-1].text
+        told = (await world.family.inbox())[-1].text
+        assert "没有接到乘客" in told and "027-8800 0001" in told  # how to reach staff
         alerts = [m for m in await world.staff.inbox() if "未出现" in m.text]
         assert len(alerts) == n - 1
     (alert,) = alerts
-    assert "90 天内已有 2 次" in alert.text and RIDER_PHONE in alert.text
+    assert "90 天内已有 2 次" in alert.text and RIDER_PHONE_SHOWN in alert.text
 
 
 # -- ratings --------------------------------------------------------------------------
@@ -456,7 +469,7 @@ async def test_staff_assign_a_driver(world: World) -> None:
     await staff.click("钱师傅")
     assert "已指派给 钱师傅" in staff.text()
     (details,) = await world.d2.inbox()
-    assert "工作人员把这个行程指派给了您" in details.text and RIDER_PHONE in details.text
+    assert "工作人员把这个行程指派给了您" in details.text and RIDER_PHONE_SHOWN in details.text
     assert "钱师傅" in (await world.rider.inbox())[-1].text
     assert "已由工作人员指派给 钱师傅" in (await group_posts(kit))[-1].text
     # Too late for a second assignment, and for a claim.
@@ -516,3 +529,48 @@ async def test_a_claim_counts_only_on_the_post_in_the_group_it_was_offered_to(wo
     await g1.press(f"a:claim:{ride.id}", message_ref=ref)
     assert "接单成功" in toast(g1)
     assert await world.status(ride.id) is RideStatus.CLAIMED
+
+
+async def test_no_show_needs_arrival_a_wait_and_a_confirmation(world: World) -> None:
+    """Issue 8: "rider not there" only after "arrived at pickup", a 5-minute wait and a
+    confirmation; rider and booker are told how to reach staff."""
+    ride = await world.ride(booker=world.family)
+    await world.claimed(ride)
+    await world.d1.press(f"a:ride_no_show:{ride.id}")  # forged early: not arrived yet
+    assert "请先点“已到上车点”" in world.d1.text()
+    await world.d1.press(f"a:ride_arrived:{ride.id}")
+    assert "5 分钟" in world.d1.text()
+    assert "司机已到上车点" in (await world.rider.inbox())[-1].text
+    await world.d1.press(f"a:ride_no_show:{ride.id}")
+    assert "再等一等" in world.d1.text()
+    assert await world.status(ride.id) is RideStatus.ARRIVED
+    await world.waited(ride.id)
+    await world.d1.press(f"a:ride_no_show:{ride.id}")
+    assert "确定乘客没有出现吗" in world.d1.text()
+    assert await world.status(ride.id) is RideStatus.ARRIVED  # nothing yet without the confirmation
+    await world.d1.click("确认，乘客没出现")
+    assert await world.status(ride.id) is RideStatus.NO_SHOW
+    for person in (world.rider, world.family):
+        assert "027-8800 0001" in (await person.inbox())[-1].text
+
+
+async def test_driver_myrides_release_reason_and_low_rating_reach_staff(world: World) -> None:
+    ride = await world.ride(booker=world.family)
+    await world.claimed(ride)
+    await world.d1.send("/myrides")
+    assert "您接的行程" in world.d1.text()
+    assert f"a:ride_on_way:{ride.id}" in [c.data for m in world.d1.replies for c in m.all_choices()]
+    await world.d1.press(f"a:ride_release:{ride.id}")
+    await world.d1.click("车出问题了")
+    released = [m for m in await world.staff.inbox() if "放弃了行程" in m.text]
+    assert len(released) == 1 and "车出问题了" in released[0].text and "预约人：王小明" in released[0].text
+
+    other = await world.ride()
+    await world.claimed(other)
+    for step in ("on_way", "picked_up", "completed"):
+        await world.d1.press(f"a:ride_{step}:{other.id}")
+    await world.rider.press(f"a:ride_rate:{other.id}:2")
+    await world.rider.click("写几句")
+    await world.rider.send("司机迟到了半小时")
+    low = [m.text for m in await world.staff.inbox() if f"#{other.id}" in m.text and "⭐" in m.text]
+    assert any("低分" in t for t in low) and any("司机迟到了半小时" in t for t in low)

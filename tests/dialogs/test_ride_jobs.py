@@ -230,6 +230,9 @@ async def test_unclaimed_ride_escalates_once_then_expires(kit: Kit) -> None:
     (alert,) = await _sent(kit, "staff", "迟迟没有司机接单")
     assert f"a:ride_assign:{ride.id}" in [c.data for c in alert.all_choices()]
     assert (await _get(kit, ride.id)).escalated_at is not None
+    # The waiting person hears it too: still looking, staff are helping (issue 8).
+    (waiting,) = await _sent(kit, "resident", "还在找")
+    assert "社区工作人员也在帮忙" in waiting.text and "社区工作人员" in waiting.text.split("\n")[-1]
 
     clock.now = pickup
     await jobs.run_due()
@@ -245,7 +248,7 @@ async def test_unclaimed_ride_escalates_once_then_expires(kit: Kit) -> None:
     await (await _restart(kit, clock)).run_due()
     assert (await _get(kit, ride.id)).status is RideStatus.EXPIRED
     (sorry,) = await _sent(kit, "resident", "没有找到司机")
-    assert "社区办公室" in sorry.text
+    assert "联系社区" in sorry.text
 
 
 async def test_claimed_and_cancelled_rides_neither_escalate_nor_expire(kit: Kit) -> None:

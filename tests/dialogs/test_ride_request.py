@@ -74,17 +74,11 @@ async def _to_time_step(person: Person) -> None:
     await person.send("/ride")
     await person.click("我自己")
     await person.click("从家出发")
-    await person.click("常去医院")
-    await person.click("协和医院")
+    await person.click("协和医院")  # on the destination screen itself
     assert "什么时候" in person.text()
 
 
-async def _finish(
-    person: Person, *, done: str = "完成", nothing: str = "没有了", confirm: str = "确认发布"
-) -> None:
-    await person.press("f:ride:passengers:1")
-    await person.click(done)
-    await person.click(nothing)
+async def _finish(person: Person, *, confirm: str = "确认发布") -> None:
     await person.click(confirm)
 
 
@@ -99,16 +93,16 @@ async def test_book_myself_now_posts_to_group_with_masked_phone(rkit: Kit) -> No
     await alice.click("我自己")
     assert any("春和社区 3栋" in b for b in alice.buttons())
     await alice.click("从家出发")
-    await alice.click("常去医院")
+    await alice.click("更多医院")
     await alice.click("协和医院")
     await alice.click("现在")
-    await alice.press("f:ride:passengers:2")
+    await alice.click("其他要求")  # passengers, needs and note: one optional screen
+    await alice.click("2人")
     await alice.click("轮椅")
-    assert "✓ 轮椅" in alice.buttons()
-    await alice.click("完成")
-    await alice.send("我在小区东门等")
-    # The summary shows the booker the full number.
-    assert "+8613812345678" in alice.text() and "协和医院" in alice.text()
+    assert "✓ 轮椅" in alice.buttons() and "✓ 2人" in alice.buttons()
+    await alice.send("我在小区东门等")  # typed there: the note
+    # The summary shows the booker the full number, grouped as people read it.
+    assert "138 1234 5678" in alice.text() and "协和医院" in alice.text()
     await alice.click("确认发布")
     assert "已发布" in alice.text()
 
@@ -133,12 +127,13 @@ async def test_phone_numbers_typed_into_free_text_are_masked_in_the_group(rkit: 
     await alice.send("/ride")
     await alice.click("我自己")
     await alice.send("幸福路8号 到了打 139 1234 5678")
-    await alice.click("常去医院")
+    await alice.click("更多医院")
     await alice.click("协和医院")
     await alice.click("现在")
-    await alice.press("f:ride:passengers:1")
-    await alice.click("完成")
+    await alice.click("其他要求")
+    await alice.click("给司机留言")
     await alice.send("到了请打13712345678找我儿子")
+    await alice.click("完成")
     await alice.click("确认发布")
     (post,) = [m for chat, m in await rkit.outbox() if chat == GROUP_CHAT]
     assert "139****5678" in post.text and "137****5678" in post.text
@@ -169,9 +164,6 @@ async def test_ambiguous_hour_offers_the_other_reading(skit: Kit, pinned_clock: 
     assert len([b for b in alice.buttons() if "3:00" in b]) == 2
     await alice.click("不对")  # 3 in the morning, not the afternoon
     await alice.click("只约这一次")
-    await alice.press("f:ride:passengers:1")
-    await alice.click("完成")
-    await alice.click("没有了")
     # No phone in the profile: asked, and a resident may skip it for their own ride.
     assert "手机号" in alice.text()
     await alice.click("跳过")
@@ -199,8 +191,6 @@ async def test_back_from_several_steps(skit: Kit) -> None:
     await skit.onboard(alice, phone="13812345671")
     await _to_time_step(alice)
     await alice.click("上一步")
-    assert "医院" in alice.text()  # the hospital page again
-    await alice.click("上一步")
     assert "要去哪里" in alice.text()
     await alice.click("上一步")
     assert "从哪里上车" in alice.text()
@@ -208,12 +198,13 @@ async def test_back_from_several_steps(skit: Kit) -> None:
     await alice.send("同济医院")  # a hospital named in words gets its coordinates
     await alice.click("明天 14:00")
     await alice.click("只约这一次")
-    await alice.press("f:ride:passengers:1")
+    await alice.click("其他要求")
+    await alice.click("2人")
     await alice.click("上一步")
-    assert "几个人" in alice.text()
-    await alice.press("f:ride:passengers:3")
+    assert "请核对" in alice.text()
+    await alice.click("其他要求")
+    await alice.click("3人")
     await alice.click("完成")
-    await alice.click("没有了")
     await alice.click("确认发布")
     (ride,) = await _all_rides(skit)
     assert ride.pickup_text == "武昌区中山路100号" and ride.pickup_lat is None
@@ -235,7 +226,7 @@ async def test_book_for_someone_else_with_consent(rkit: Kit) -> None:
     await son.click("我确认对方已同意")
     assert not any("从家出发" in b for b in son.buttons())  # her home is not known
     await son.send("春和社区5栋")
-    await son.click("常去医院")
+    await son.click("更多医院")
     await son.click("中南医院")
     await son.click("明天 9:00")
     await son.click("只约这一次")
@@ -279,7 +270,7 @@ async def test_staff_books_for_resident_found_by_phone(rkit: Kit) -> None:
     await staff.click("居民已在电话中同意")
     assert any("春和社区 3栋" in b for b in staff.buttons())  # her home, not the staff's
     await staff.click("从家出发")
-    await staff.click("常去医院")
+    await staff.click("更多医院")
     await staff.click("人民医院")
     await staff.click("现在")
     await _finish(staff)
@@ -420,13 +411,68 @@ async def test_english_flow_end_to_end(skit: Kit) -> None:
     await emma.send("/ride")
     await emma.click("Myself")
     await emma.click("From home")
-    await emma.click("Hospitals")
     await emma.click("Tongji")
     await emma.send("tomorrow 3pm")
     assert "3:00 pm" in emma.text().lower() or "3:00" in emma.text()
     await emma.click("Yes")
     await emma.click("Just this once")
-    await _finish(emma, done="Done", nothing="Nothing", confirm="Confirm")
+    assert "、" not in emma.text() and "Tongji Hospital" in emma.text()  # English things
+    await _finish(emma, confirm="Confirm")
     assert "ride #" in emma.text().lower()
     await emma.send("/myrides")
     assert "waiting for a driver" in emma.text()
+
+
+async def test_start_mid_booking_keeps_the_question_and_cancel_ends_with_buttons(skit: Kit) -> None:
+    """Issue 8: /start in the middle of a booking says it is still open and asks again,
+    so the next answer lands in the right step; /cancel ends with the menu's buttons."""
+    alice = skit.person("330", "王奶奶")
+    await skit.onboard(alice, phone="13812345679")
+    await _to_time_step(alice)
+    await alice.send("/start")
+    assert "什么时候" in alice.text() and "预约用车" not in alice.buttons()
+    await alice.click("现在")
+    assert "请核对" in alice.text()
+    await alice.send("/cancel")
+    assert any("预约用车" in b for b in alice.buttons())
+
+
+async def test_day_without_hour_asks_the_hour_and_duplicates_are_questioned(skit: Kit) -> None:
+    alice = skit.person("331", "王奶奶")
+    await skit.onboard(alice, phone="13812345680")
+    await _to_time_step(alice)
+    await alice.send("后天")
+    assert "几点" in alice.text() and "9:00" in alice.buttons()
+    await alice.click("9:00")
+    await alice.click("只约这一次")
+    await alice.click("确认发布")
+    await _to_time_step(alice)
+    await alice.send("后天上午9点半")
+    await alice.click("对")
+    await alice.click("只约这一次")
+    await alice.click("确认发布")
+    assert "还要再约一辆吗" in alice.text()
+    await alice.click("不用了")
+    assert len(await _all_rides(skit)) == 1
+
+
+async def test_phone_numbers_are_not_addresses_and_landlines_are_rider_phones(skit: Kit) -> None:
+    son = skit.person("332", "王小明")
+    await skit.onboard(son, phone="13812345681")
+    await son.send("/ride")
+    await son.click("帮别人约")
+    await son.send("王奶奶")
+    await son.send("027-8765 4321")  # she has a landline only
+    await son.click("家人")
+    await son.click("我确认对方已同意")
+    assert "接 TA" in son.text()
+    for typed in ("13812345678", "0", "12"):
+        await son.send(typed)
+        assert "不是地址" in son.text(), typed
+    await son.send("春和社区5栋")
+    await son.click("协和医院")
+    await son.click("现在")
+    assert "027-8765 4321" in son.text()
+    await son.click("确认发布")
+    (ride,) = await _all_rides(skit)
+    assert ride.rider_phone == "+862787654321" and ride.pickup_text == "春和社区5栋"

@@ -95,13 +95,10 @@ async def test_request_claim_race_status_and_rating(linked: Linked) -> None:
     # Alice books a ride for herself, now, from home to a hospital.
     await alice.say("/ride", "谁坐车")
     await alice.press("我自己", "也可以直接打字写地址")
-    await alice.press("从家出发", "也可以选常去的地方")
-    await alice.press("常去医院", "请选择要去的医院")
+    await alice.press("从家出发", "常去的医院点一下")
+    await alice.press("更多医院", "请选择要去的医院")
     await alice.press("协和医院", "什么时候出发")
-    await alice.press("现在", "几个人")
-    await alice.press("1", "特别照顾")
-    await alice.press("完成", "还有什么要告诉司机")
-    await alice.press("没有了", "请核对行程信息")
+    await alice.press("现在", "请核对行程信息")
     since = len(tg.sent)
     await alice.press("确认发布", "已发布")
 
@@ -128,7 +125,7 @@ async def test_request_claim_race_status_and_rating(linked: Linked) -> None:
 
     # Details both ways, only to the winner: full phone and navigation links...
     details = await tg.wait_for_text(winner.user, "完整信息如下", since=since)
-    assert "+8613812345678" in (details.text or "") and "uri.amap.com" in (details.text or "")
+    assert "138 1234 5678" in (details.text or "") and "uri.amap.com" in (details.text or "")
     assert not any("完整信息如下" in (m.text or "") for m in tg.messages_to(loser.user))
     # ...and the driver's name, car, plate and phone to Alice.
     plate = "鄂A12345" if winner is zhao else "鄂A54321"
@@ -186,13 +183,10 @@ async def test_driver_group_upgraded_to_supergroup_then_bot_removed(linked: Link
     async def book(done: str = "已发布") -> None:
         await alice.say("/ride", "谁坐车")
         await alice.press("我自己", "也可以直接打字写地址")
-        await alice.press("从家出发", "也可以选常去的地方")
-        await alice.press("常去医院", "请选择要去的医院")
+        await alice.press("从家出发", "常去的医院点一下")
+        await alice.press("更多医院", "请选择要去的医院")
         await alice.press("协和医院", "什么时候出发")
-        await alice.press("现在", "几个人")
-        await alice.press("1", "特别照顾")
-        await alice.press("完成", "还有什么要告诉司机")
-        await alice.press("没有了", "请核对行程信息")
+        await alice.press("现在", "请核对行程信息")
         await alice.press("确认发布", done)
 
     since = len(tg.sent)
@@ -215,6 +209,8 @@ async def test_driver_group_upgraded_to_supergroup_then_bot_removed(linked: Link
     tg.remove_bot(supergroup, by=alice.user)
     await tg.wait_for_text(staff.user, "移出", since=since)
     since = len(tg.sent)
-    await book(done="暂时没有司机群")
+    # The first ride is still open at about that time: questioned before posting (issue 8).
+    await book(done="还要再约一辆吗")
+    await alice.press("再约一辆", "暂时没有司机群")
     alert = await tg.wait_for_text(staff.user, "没有可发布的司机群", since=since)
     assert any(d and d.startswith("a:ride_assign:") for _, d in alert.buttons)

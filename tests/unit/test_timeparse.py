@@ -21,6 +21,7 @@ AFTER_MIDNIGHT = datetime(2026, 11, 28, 0, 30, tzinfo=SHANGHAI)
 UTC = ZoneInfo("UTC")
 
 NOT_UNDERSTOOD = TimeError.NOT_UNDERSTOOD
+NEEDS_HOUR = TimeError.NEEDS_HOUR
 IN_PAST = TimeError.IN_PAST
 TOO_FAR = TimeError.TOO_FAR
 
@@ -150,10 +151,35 @@ ZH_REFUSED: list[tuple[str, ParsedTime | TimeError]] = [
     ("60天后下午3点", TOO_FAR),
     ("60天后", TOO_FAR),  # no hour, but no hour of that day would do
     ("12月30日上午10点", TOO_FAR),
-    ("明天", NOT_UNDERSTOOD),
-    ("今天", NOT_UNDERSTOOD),
-    ("明天下午", NOT_UNDERSTOOD),
-    ("礼拜天", NOT_UNDERSTOOD),
+    # A day without an hour: the hour is asked for (with buttons), never guessed.
+    ("明天", NEEDS_HOUR),
+    ("今天", NEEDS_HOUR),
+    ("明天下午", NEEDS_HOUR),
+    ("礼拜天", NEEDS_HOUR),
+    ("大后天", NEEDS_HOUR),
+    ("周五下午", NEEDS_HOUR),
+    ("后儿", NEEDS_HOUR),
+    # Issue 8: a word the parser does not understand is never dropped silently.
+    ("昨天", IN_PAST),
+    ("昨天下午3点", IN_PAST),  # was read as today 15:00
+    ("前天", IN_PAST),
+    ("前天上午9点", IN_PAST),
+    ("去年", IN_PAST),
+    ("元旦", NOT_UNDERSTOOD),
+    ("元旦上午9点", NOT_UNDERSTOOD),  # was read as today 9:00
+    ("春节", NOT_UNDERSTOOD),
+    ("春节下午3点", NOT_UNDERSTOOD),
+    ("后儿下午3点", sure(at(29, 15))),  # dialect 后儿 = 后天, was read as today
+    ("后儿个上午9点", sure(at(29, 9))),
+    # 晚7点 is 19:00 first; 早8点 8:00.
+    ("晚7点", sure(at(27, 19))),
+    ("明天晚7点", sure(at(28, 19))),
+    ("明天早8点", sure(at(28, 8))),
+    # 24-hour forms offer no am/pm alternative.
+    ("14:00", sure(at(27, 14))),
+    ("10:00", sure(at(28, 10))),  # today's 10:00 has passed
+    ("明天10:00", sure(at(28, 10))),
+    ("明天 08:30", sure(at(28, 8, 30))),
     ("", NOT_UNDERSTOOD),
     ("   ", NOT_UNDERSTOOD),
     ("你好", NOT_UNDERSTOOD),
@@ -166,7 +192,7 @@ ZH_REFUSED: list[tuple[str, ParsedTime | TimeError]] = [
     ("明天半小时后", NOT_UNDERSTOOD),
     ("12月3日周五上午10点", NOT_UNDERSTOOD),  # 3 December is a Thursday
     ("快一点", NOT_UNDERSTOOD),
-    ("明天早一点", NOT_UNDERSTOOD),
+    ("明天早一点", NEEDS_HOUR),  # "a bit early tomorrow": which hour is asked, not guessed
     ("坐3号线", NOT_UNDERSTOOD),
     ("下午3点 第2个门", NOT_UNDERSTOOD),  # a number we could not place
     ("中午 三刻", NOT_UNDERSTOOD),
@@ -219,7 +245,7 @@ EN_CASES: list[tuple[str, ParsedTime | TimeError]] = [
     ("next friday 3pm", sure(dec(4, 15))),
     ("next monday 9am", sure(at(30, 9))),
     ("Dec 3 10am", sure(dec(3, 10))),
-    ("3 December at 10:00", guess(dec(3, 10), dec(3, 22))),
+    ("3 December at 10:00", sure(dec(3, 10))),
     ("December 3rd at 2pm", sure(dec(3, 14))),
     ("the 3rd at 2pm", sure(dec(3, 14))),
     ("2026-12-03 15:30", sure(dec(3, 15, 30))),
@@ -233,8 +259,13 @@ EN_REFUSED: list[tuple[str, ParsedTime | TimeError]] = [
     ("in 60 days", TOO_FAR),
     ("Jan 5 2027 at 10am", TOO_FAR),
     ("asdf", NOT_UNDERSTOOD),
-    ("tomorrow", NOT_UNDERSTOOD),
-    ("tonight", NOT_UNDERSTOOD),
+    ("tomorrow", NEEDS_HOUR),
+    ("tonight", NEEDS_HOUR),
+    ("friday afternoon", NEEDS_HOUR),
+    ("yesterday 3pm", IN_PAST),
+    ("last night", IN_PAST),
+    ("new year's day 9am", NOT_UNDERSTOOD),
+    ("christmas", NOT_UNDERSTOOD),
     ("at 25", NOT_UNDERSTOOD),
     ("13am", NOT_UNDERSTOOD),
     ("9am tonight", NOT_UNDERSTOOD),
@@ -245,8 +276,8 @@ EN_REFUSED: list[tuple[str, ParsedTime | TimeError]] = [
 
 # Late in the evening: "today if ahead, else tomorrow" rolls, and 明天 is hours away.
 LATE_CASES: list[tuple[str, ParsedTime | TimeError]] = [
-    ("明天", NOT_UNDERSTOOD),
-    ("后天", NOT_UNDERSTOOD),
+    ("明天", NEEDS_HOUR),
+    ("后天", NEEDS_HOUR),
     ("明天早上", guess(at(28, 9))),
     ("明天早上8点", sure(at(28, 8))),
     ("3点", guess(at(28, 15), at(28, 3))),
