@@ -51,13 +51,17 @@ async def set_choices(session: AsyncSession, *, user_id: int, choices: list[str]
     """Remember the button data of the numbered options just shown to the person."""
     raw = json.dumps(choices, ensure_ascii=False, separators=(",", ":"))
     stmt = upsert_insert(session, ChannelContact).values(user_id=user_id, choices=raw, updated_at=utcnow())
-    stmt = stmt.on_conflict_do_update(index_elements=["user_id"], set_={"choices": raw, "updated_at": utcnow()})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["user_id"], set_={"choices": raw, "updated_at": utcnow()}
+    )
     await session.execute(stmt)
 
 
 async def choices_of(session: AsyncSession, *, user_id: int) -> list[str]:
     raw = (
-        await session.execute(select(ChannelContact.choices).where(col(ChannelContact.user_id) == user_id))
+        await session.execute(
+            select(col(ChannelContact.choices)).where(col(ChannelContact.user_id) == user_id)
+        )
     ).scalar_one_or_none()
     if not raw:
         return []
@@ -71,16 +75,18 @@ async def choices_of(session: AsyncSession, *, user_id: int) -> list[str]:
 async def last_inbound(session: AsyncSession, *, channel: str, chat_id: str) -> datetime | None:
     """When the person behind this private chat last wrote, or None if never (or unknown)."""
     stmt = (
-        select(ChannelContact.last_inbound_at)
+        select(col(ChannelContact.last_inbound_at))
         .join(User, col(User.id) == col(ChannelContact.user_id))
         .where(col(User.channel) == channel, col(User.chat_id) == chat_id)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def release_held(session: AsyncSession, *, channel: str, chat_id: str, now: datetime) -> int:
-    """The person wrote again: their messages that were put off (retried for later) are
-    due now. Rows first scheduled for later (attempts == 0) keep their time."""
+async def release_held(
+    session: AsyncSession, *, channel: str, chat_id: str, now: datetime, up_to: datetime
+) -> int:
+    """The person wrote again: their messages put off until no later than ``up_to`` (kept
+    ones, and those waiting in order behind them) are due now. Later ones keep their time."""
     released = await changed_count(
         session,
         update(OutboxMessage)
@@ -88,11 +94,26 @@ async def release_held(session: AsyncSession, *, channel: str, chat_id: str, now
             col(OutboxMessage.channel) == channel,
             col(OutboxMessage.chat_id) == chat_id,
             col(OutboxMessage.status) == "pending",
-            col(OutboxMessage.attempts) > 0,
             col(OutboxMessage.not_before) > now,
+            col(OutboxMessage.not_before) <= up_to,
         )
         .values(not_before=now),
     )
     if released:
         session.info[QUEUED] = True
     return released
+
+
+async def waiting_kinds(session: AsyncSession, *, channel: str, chat_id: str) -> list[tuple[int, str, str]]:
+    """(id, kind, payload) of the messages waiting for this chat, oldest first."""
+    stmt = (
+        select(col(OutboxMessage.id), col(OutboxMessage.kind), col(OutboxMessage.payload))
+        .where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.chat_id) == chat_id,
+            col(OutboxMessage.status) == "pending",
+        )
+        .order_by(col(OutboxMessage.not_before), col(OutboxMessage.id))
+        .limit(100)
+    )
+    return [(int(i or 0), str(k), str(p)) for i, k, p in (await session.execute(stmt)).all()]

@@ -46,7 +46,7 @@ class WeChatError(Exception):
         self.errmsg = errmsg
 
 
-class _Client(WeChatClient):  # type: ignore[misc]  # wechatpy has no type hints
+class _Client(WeChatClient):  # wechatpy has no type hints: WeChatClient is Any here
     """wechatpy's client against a configurable API base, fetching tokens one at a time."""
 
     def __init__(self, app_id: str, secret: str, api_base: str, timeout: float) -> None:

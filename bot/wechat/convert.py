@@ -20,7 +20,6 @@ from typing import Any
 
 from bot import numbered
 from bot.wechat import CHANNEL
-from bot.wechat.render import TEXT_OPTION
 from dialogs.messages import Incoming, Kind, Location, Sender
 from storage.geo import wgs84_to_gcj02
 
@@ -91,8 +90,6 @@ def to_incoming(message: Any, options: Sequence[str] = ()) -> Incoming | None:
 def _text(base: dict[str, Any], text: str, options: Sequence[str]) -> Incoming:
     data = numbered.picked(text, options)
     if data is not None:
-        if data.startswith(TEXT_OPTION):  # the "type instead" option: as if typed
-            return Incoming(kind=Kind.TEXT, text=data.removeprefix(TEXT_OPTION), **base)
         return Incoming(kind=Kind.CHOICE, choice=data, message_ref="0", **base)
     stripped = text.strip()
     if stripped.startswith("/") and len(stripped) > 1:

@@ -3,8 +3,8 @@
 WeChat has no buttons. A message's choices become numbered lines the person answers by
 number; where the customer-service API is used, they also come as a menu message
 (msgmenu) whose options the person can tap. What Telegram shows as a reply keyboard
-(share location, send a photo) becomes a line saying how to do it in WeChat, and its
-"type instead" button an extra numbered option.
+(share location or phone number, send a photo) becomes a line saying how to do it in
+WeChat.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ MAX_TEXT_BYTES = 2000
 # Menu messages are for short questions; a long text or many options go as plain text.
 MENU_MAX_HEAD = 600
 MENU_MAX_OPTIONS = 10
-# An option that is typed text rather than a button (a reply keyboard's "type instead").
-TEXT_OPTION = "✎"
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -73,11 +71,8 @@ Part = Text | Image | Menu
 
 
 def options_of(message: Outgoing) -> list[Choice]:
-    """The numbered options a message offers: its buttons, then its "type instead" label."""
-    options = list(message.all_choices())
-    if message.ask is not None and message.ask_label:
-        options.append(Choice(label=message.ask_label, data=TEXT_OPTION + message.ask_label))
-    return options
+    """The numbered options a message offers: its buttons, in order."""
+    return message.all_choices()
 
 
 def body(message: Outgoing) -> str:
@@ -88,7 +83,7 @@ def body(message: Outgoing) -> str:
         p = message.place
         lat, lon = wgs84_to_gcj02(p.latitude, p.longitude)
         url = f"https://uri.amap.com/marker?position={lon:.6f},{lat:.6f}&name={quote(p.title)}"
-        lines.append(f"📍 {p.title}\n{p.address}\n<a href=\"{url}\">{hints['map']}</a>")
+        lines.append(f'📍 {p.title}\n{p.address}\n<a href="{url}">{hints["map"]}</a>')
     if message.ask is not None:
         lines.append(f"（{hints[message.ask]}）" if _zh(message) else f"({hints[message.ask]})")
     return "\n\n".join(lines)

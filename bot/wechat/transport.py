@@ -29,8 +29,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.wechat import CHANNEL, render
 from bot.wechat.api import (
@@ -97,14 +97,14 @@ class WeChatTransport:
                 raise Outside("outside the 48-hour window")
             await send(self.api, self.db, item.chat_id, [message])
         except Outside as e:
-            return await self._keep(item, message, str(e))
+            return await self._keep(item, str(e))
         except WeChatError as e:
             if e.errcode in (OUT_OF_WINDOW, TOO_MANY_REPLIES):
-                return await self._keep(item, message, f"WeChat {e.errcode}: {e.errmsg}")
+                return await self._keep(item, f"WeChat {e.errcode}: {e.errmsg}")
             raise outcome(e) from e
         return None
 
-    async def _keep(self, item: OutboxItem, message: Outgoing, why: str) -> str | None:
+    async def _keep(self, item: OutboxItem, why: str) -> str | None:
         """Keep the message for the person's next contact (and nudge them by template)."""
         kept_for = KEEP_RECHECK * item.attempts
         if kept_for >= self.keep:
@@ -112,22 +112,29 @@ class WeChatTransport:
                 f"not delivered: the person did not write to the WeChat account within "
                 f"{self.keep.days} days ({why})"
             )
-        if (
-            self.template_id
-            and item.kind in self.template_kinds
-            and item.attempts == 0
-            and item.id not in self._nudged
-        ):
-            self._nudged.add(item.id)
-            await self._nudge(item, message)
+        if self.template_id:
+            await self._nudge(item)
         log.info("wechat: outbox item %s kept for the next contact (%s)", item.id, why)
         raise RetryLater(KEEP_RECHECK.total_seconds())
 
-    async def _nudge(self, item: OutboxItem, message: Outgoing) -> None:
+    async def _nudge(self, item: OutboxItem) -> None:
+        """One template message for the news kept for this person that warrants one.
+
+        Kept messages wait in order behind the first, so the whole chat is looked at:
+        every waiting message of a template kind not yet announced counts, and one
+        template announces them (the newest one's first line, and how many)."""
+        async with self.db.transaction() as session:
+            waiting = await contacts.waiting_kinds(session, channel=CHANNEL, chat_id=item.chat_id)
+        news = [(i, p) for i, kind, p in waiting if kind in self.template_kinds and i not in self._nudged]
+        if not news:
+            return
+        self._nudged.update(i for i, _ in news)
+        message = Outgoing.from_json(news[-1][1])
         zh = render._zh(message)
         first_line = next((line for line in message.text.splitlines() if line.strip()), "")
+        count = len(news)
         data = {
-            "first": {"value": ("您有一条新消息" if zh else "You have a new message")},
+            "first": {"value": (f"您有 {count} 条新消息" if zh else f"You have {count} new message(s)")},
             "keyword1": {"value": first_line[:60]},
             "keyword2": {"value": self.now().astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")},
             "remark": {
@@ -163,7 +170,9 @@ def outcome(error: WeChatError) -> Exception:
 async def send(api: WeChatApi, db: Database, openid: str, messages: list[Outgoing]) -> None:
     """Send messages by the customer-service API, in order, and remember the options of
     the last one so a reply of its number presses it."""
-    last_options: list[str] = []
+    # Remembered first: the person may answer the moment the message arrives.
+    if messages:
+        await remember_options(db, openid, [c.data for c in render.options_of(messages[-1])])
     for message in messages:
         for part in render.parts(message, menus=True):
             if isinstance(part, render.Image):
@@ -176,8 +185,6 @@ async def send(api: WeChatApi, db: Database, openid: str, messages: list[Outgoin
                 )
             else:
                 await api.send_text(openid, part.text)
-        last_options = [c.data for c in render.options_of(message)]
-    await remember_options(db, openid, last_options)
 
 
 async def remember_options(db: Database, openid: str, options: list[str]) -> None:
