@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -37,9 +35,6 @@ class Settings(BaseSettings):
     # A report farther than this from every community centre goes to the city-wide group.
     report_centre_radius_km: float = 2.0
 
-    # Which library talks to Telegram: aiogram (default) or python-telegram-bot ("ptb").
-    telegram_runtime: Literal["aiogram", "ptb"] = "aiogram"
-
     # WeChat Official Account (服务号). Set all three of app id, secret and token to serve it.
     wechat_app_id: str = ""
     wechat_app_secret: SecretStr | None = None
@@ -62,8 +57,9 @@ class Settings(BaseSettings):
     wechat_template_id: str = ""
     # Outbox kinds that warrant a template message outside the window.
     wechat_template_kinds: str = "ride,legal,report,application"
-    # How long messages kept for the next contact wait before they are given up (failed).
-    wechat_keep_days: int = Field(default=7, ge=1, le=30)
+    # How long messages kept for the next contact wait before they are given up (failed);
+    # at most 3, when the outbox housekeeping gives up any message still pending.
+    wechat_keep_days: int = Field(default=3, ge=1, le=3)
 
     @field_validator("telegram_token", "wechat_app_secret", "wechat_token", "wechat_aes_key", mode="before")
     @classmethod

@@ -75,7 +75,7 @@ class WeChatTransport:
         *,
         template_id: str = "",
         template_kinds: frozenset[str] = frozenset(),
-        keep_days: int = 7,
+        keep_days: int = 3,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.api = api

@@ -206,3 +206,14 @@ def test_sends_allowed_never_exceed_any_limit(
     # Bounded memory: once every window and hold has passed, nothing is kept.
     clock.t += 60 + 20 + 1
     assert limiter.tracked_chats == 0
+
+
+def test_lift_ends_a_chats_hold_only() -> None:
+    now = [0.0]
+    limiter = RateLimiter(lambda: now[0])
+    limiter.penalise("wechat:a", 3600)
+    limiter.penalise("wechat:b", 3600)
+    limiter.lift("wechat:a")
+    limiter.lift("wechat:unknown")  # nothing to lift: no error
+    assert limiter.delay_for("wechat:a", False) == 0.0
+    assert limiter.delay_for("wechat:b", False) == 3600
