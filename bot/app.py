@@ -66,6 +66,8 @@ class Linli:
         self._sender_task: asyncio.Task[None] | None = None
         self.leadership = Leadership(self.db)
         self._transports: dict[str, Transport] = {}
+        # Channels served beside the one that calls start() (WeChat beside Telegram).
+        self.extra_transports: dict[str, Transport] = {}
         self._follow_task: asyncio.Task[None] | None = None
         # Set once this process leads (runs the sender and the scheduler).
         self.leads = asyncio.Event()
@@ -85,7 +87,7 @@ class Linli:
     async def start(self, transports: dict[str, Transport]) -> None:
         """Deliver the outbox through these channels and run the scheduler — in the one
         process that leads; the others keep trying, to take over if the leader goes."""
-        self._transports = transports
+        self._transports = {**self.extra_transports, **transports}
         if not await self.try_lead():
             log.info("another process leads; this one handles messages and waits its turn")
             self._follow_task = asyncio.create_task(self._follow(), name="leader-follow")

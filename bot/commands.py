@@ -21,6 +21,8 @@ from storage.engine import Database
 
 async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
+        if settings.wechat_enabled:
+            return await _run_wechat(settings)
         if settings.telegram_token is None:
             logging.getLogger("linli").info("no LINLI_TELEGRAM_TOKEN: starting the terminal chat")
             return await _chat(settings, person="me", language=None)
@@ -49,6 +51,25 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await db.dispose()
     return 2
+
+
+async def _run_wechat(settings: Settings) -> int:
+    """WeChat alone, or WeChat beside Telegram in one process (one outbox sender for both)."""
+    from bot.wechat.server import run_wechat, serve, stop_serving
+
+    app = Linli(settings)
+    if settings.telegram_token is None:
+        await run_wechat(app)
+        return 0
+    from bot.telegram.runner import run_telegram
+
+    await app.prepare()
+    channel, runner = await serve(app)
+    try:
+        await run_telegram(app)
+    finally:
+        await stop_serving(channel, runner)
+    return 0
 
 
 async def _chat(settings: Settings, *, person: str, language: str | None) -> int:

@@ -35,7 +35,33 @@ class Settings(BaseSettings):
     # A report farther than this from every community centre goes to the city-wide group.
     report_centre_radius_km: float = 2.0
 
-    @field_validator("telegram_token", mode="before")
+    # WeChat Official Account (服务号). Set all three of app id, secret and token to serve it.
+    wechat_app_id: str = ""
+    wechat_app_secret: SecretStr | None = None
+    # The token configured for the message callback (signature check).
+    wechat_token: SecretStr | None = None
+    # EncodingAESKey (43 characters) for safe mode; without it the callback is plain text.
+    wechat_aes_key: SecretStr | None = None
+    # The API server (a test server in tests); /token, /message/custom/send… are appended.
+    wechat_api_base: str = "https://api.weixin.qq.com/cgi-bin/"
+    # Where the message callback listens (the URL configured in the WeChat admin console).
+    wechat_host: str = "0.0.0.0"  # noqa: S104 -- a server for WeChat to reach
+    wechat_port: int = Field(default=8080, ge=0, le=65535)
+    wechat_path: str = "/wechat"
+    # WeChat waits 5 s for the callback's answer; replies not ready after this many seconds
+    # go through the customer-service API instead.
+    wechat_reply_within: float = Field(default=4.0, gt=0, lt=5)
+    # A template message (模板消息) for news outside the 48-hour window; empty: none, the
+    # message is kept for the person's next contact. Its fields: first, keyword1 (what),
+    # keyword2 (when), remark.
+    wechat_template_id: str = ""
+    # Outbox kinds that warrant a template message outside the window.
+    wechat_template_kinds: str = "ride,legal,report,application"
+    # How long messages kept for the next contact wait before they are given up (failed);
+    # at most 3, when the outbox housekeeping gives up any message still pending.
+    wechat_keep_days: int = Field(default=3, ge=1, le=3)
+
+    @field_validator("telegram_token", "wechat_app_secret", "wechat_token", "wechat_aes_key", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -68,6 +94,21 @@ class Settings(BaseSettings):
     @property
     def report_escalation_list(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.report_escalation.split(",") if p.strip())
+
+    @field_validator("wechat_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) != 43:
+            raise ValueError("LINLI_WECHAT_AES_KEY must be the 43-character EncodingAESKey")
+        return value
+
+    @property
+    def wechat_enabled(self) -> bool:
+        return bool(self.wechat_app_id and self.wechat_app_secret and self.wechat_token)
+
+    @property
+    def wechat_template_kind_set(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.wechat_template_kinds.split(",") if p.strip())
 
     @property
     def admin_ids(self) -> list[str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from bot import numbered
 from bot.app import Linli
 from dialogs.i18n import guess_language
 from dialogs.messages import ChatKind, Choice, Contact, Incoming, Kind, Location, Outgoing, Sender
@@ -63,8 +64,7 @@ class Screen:
         options = message.all_choices()
         if options:
             self.choices[who] = options
-            for number, choice in enumerate(options, 1):
-                lines.append(f"   [{number}] {choice.label}")
+            lines.extend(f"   {line}" for line in numbered.lines(options))
         if message.ask is not None:
             hint = {
                 "location": ":loc <lat> <lon>",
@@ -131,8 +131,8 @@ class TerminalChat:
             command, _, args = line[1:].partition(" ")
             return self.incoming(Kind.COMMAND, command=command.lower(), text=args)
         options = self.screen.choices.get(self.chat, [])
-        if line.isdigit() and 1 <= int(line) <= len(options):
-            return self.incoming(Kind.CHOICE, choice=options[int(line) - 1].data, message_ref="0")
+        if (data := numbered.picked(line, [c.data for c in options])) is not None:
+            return self.incoming(Kind.CHOICE, choice=data, message_ref="0")
         return self.incoming(Kind.TEXT, text=line)
 
     def control(self, line: str, people: str) -> Incoming | None:

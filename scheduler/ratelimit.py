@@ -167,6 +167,13 @@ class RateLimiter:
         chat.hold_until = max(chat.hold_until, now + seconds)
         self._track(chat_key, chat)
 
+    def lift(self, chat_key: str) -> None:
+        """The chat's hold no longer applies: the platform lets us write to it again
+        (WeChat: the person wrote, reopening the 48-hour window)."""
+        chat = self._chats.get(chat_key)
+        if chat is not None:
+            chat.hold_until = -math.inf
+
     def penalise_all(self, seconds: float) -> None:
         """A flood wait for the whole bot: nothing goes anywhere for ``seconds``."""
         now = self._clock()

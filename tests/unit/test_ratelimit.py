@@ -218,3 +218,14 @@ def test_margin_lengthens_the_overall_window() -> None:
     assert limiter.delay_for("someone-new", False) == pytest.approx(0.04)
     # Still at least 95% of Telegram's 30/s.
     assert limiter.global_window.limit / limiter.global_window.seconds >= 0.95 * 30
+
+
+def test_lift_ends_a_chats_hold_only() -> None:
+    now = [0.0]
+    limiter = RateLimiter(lambda: now[0])
+    limiter.penalise("wechat:a", 3600)
+    limiter.penalise("wechat:b", 3600)
+    limiter.lift("wechat:a")
+    limiter.lift("wechat:unknown")  # nothing to lift: no error
+    assert limiter.delay_for("wechat:a", False) == 0.0
+    assert limiter.delay_for("wechat:b", False) == 3600
