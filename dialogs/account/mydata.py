@@ -7,6 +7,7 @@ feature's own section (its ``Feature.mydata``), so /mydata stays complete as Lin
 from __future__ import annotations
 
 from dialogs.core import Context
+from dialogs.i18n import catalog
 from storage import communities, conversations
 from storage.data import UserData
 
@@ -23,7 +24,7 @@ async def profile(ctx: Context) -> list[str]:
         ctx.t(
             "mydata.profile",
             id=user.id,
-            channel=user.channel,
+            channel=_channel_name(ctx, user.channel),
             external_id=user.external_id,
             name=user.display_name or "—",
             username=user.username or "—",
@@ -42,7 +43,19 @@ async def _conversation(ctx: Context) -> list[str]:
     state = await conversations.load(ctx.session, ctx.incoming.conversation_key)
     if state.flow is None:
         return []
-    return [ctx.t("mydata.in_progress", flow=state.flow, step=state.step or "")]
+    # Say what the person was doing in their words, never the flow's internal name.
+    key = f"services.{state.flow}"
+    what = ctx.t(key) if _has(ctx, key) else ctx.t("mydata.something")
+    return [ctx.t("mydata.in_progress", what=what)]
+
+
+def _has(ctx: Context, key: str) -> bool:
+    return key in catalog(ctx.lang)
+
+
+def _channel_name(ctx: Context, channel: str) -> str:
+    key = f"mydata.channel_{channel}"
+    return ctx.t(key) if _has(ctx, key) else channel
 
 
 async def render(ctx: Context) -> list[str]:

@@ -14,8 +14,9 @@ from dialogs.core import Context
 from dialogs.feature import Env
 from dialogs.i18n import Tr
 from dialogs.messages import Choice, Outgoing
+from dialogs.validate import show_phone
 from scheduler.jobs import JobSpec
-from storage import applications, users
+from storage import applications, communities, users
 from storage.data import ApplicationData, Role
 from storage.engine import Database
 
@@ -72,13 +73,29 @@ def decision_buttons(tr: Tr, application_id: int) -> list[list[Choice]]:
     ]
 
 
+async def who_applied(session: AsyncSession, user_id: int) -> str:
+    """The applicant as staff need to see them: name, phone, community and building."""
+    user = await users.get_user(session, user_id)
+    if user is None:
+        return "—"
+    parts = [user.display_name or user.username or f"#{user.id}"]
+    if user.phone:
+        parts.append(show_phone(user.phone))
+    if user.community_id is not None:
+        community = await communities.get_community(session, user.community_id)
+        building = await communities.get_building(session, user.building_id) if user.building_id else None
+        if community is not None:
+            parts.append(f"{community.name} {building.name}" if building else community.name)
+    return " · ".join(parts)
+
+
 async def file_application(ctx: Context, role: Role, details: dict[str, Any]) -> None:
     """Store the application and put it in front of every staff member."""
     application = await applications.submit(ctx.session, user_id=ctx.user.id, role=role, details=details)
     if application is None:
         ctx.say(ctx.t("apply.already_pending"))
         return
-    applicant = ctx.user.display_name or ctx.user.username or f"#{ctx.user.id}"
+    applicant = await who_applied(ctx.session, ctx.user.id)
 
     def message(tr: Tr) -> Outgoing:
         return Outgoing(

@@ -6,10 +6,14 @@ is re-read from the database on every press, so a revoked staff member is refuse
 
 from __future__ import annotations
 
-from dialogs.applications.common import Approve, Reject, decision_buttons, summary
+from collections.abc import Callable
+
+from dialogs.applications.common import Approve, Reject, decision_buttons, summary, who_applied
 from dialogs.core import Context
+from dialogs.i18n import Tr
 from dialogs.messages import Outgoing
-from storage import applications, audit, users
+from storage import applications, audit, rides, users
+from storage.data import Role, UserData
 
 
 async def pending_command(ctx: Context) -> None:
@@ -19,9 +23,8 @@ async def pending_command(ctx: Context) -> None:
         return
     ctx.say(ctx.t("apply.pending_count", count=len(waiting)))
     for app in waiting[:10]:
-        applicant = await users.get_user(ctx.session, app.user_id)
-        name = (applicant.display_name or applicant.username or f"#{app.user_id}") if applicant else "—"
-        ctx.say(summary(ctx.tr, app, name), choices=decision_buttons(ctx.tr, app.id))
+        who = await who_applied(ctx.session, app.user_id)
+        ctx.say(summary(ctx.tr, app, who), choices=decision_buttons(ctx.tr, app.id))
 
 
 async def _decide(ctx: Context, application_id: int, approve: bool) -> None:
@@ -43,17 +46,28 @@ async def _decide(ctx: Context, application_id: int, approve: bool) -> None:
     applicant = await users.get_user(ctx.session, decided.user_id)
     outcome = "approved" if approve else "rejected"
     if applicant is not None:
-        await ctx.notify(
-            applicant,
-            lambda tr: Outgoing(tr(f"apply.{outcome}_{decided.role.value}")),
-            kind="application",
-            dedupe_key=f"application:{decided.id}:outcome",
-        )
-    name = (applicant.display_name or f"#{decided.user_id}") if applicant else "—"
+        join = await _how_to_join(ctx, applicant) if approve and decided.role is Role.DRIVER else None
+
+        def news(tr: Tr) -> Outgoing:
+            text = tr(f"apply.{outcome}_{decided.role.value}")
+            return Outgoing(f"{text}\n{join(tr)}" if join else text)
+
+        await ctx.notify(applicant, news, kind="application", dedupe_key=f"application:{decided.id}:outcome")
+    who = await who_applied(ctx.session, decided.user_id)
     ctx.say(
-        summary(ctx.tr, decided, name) + "\n\n" + ctx.t(f"apply.you_{outcome}"),
+        summary(ctx.tr, decided, who) + "\n\n" + ctx.t(f"apply.you_{outcome}"),
         edit_ref=ctx.incoming.message_ref,
     )
+
+
+async def _how_to_join(ctx: Context, driver: UserData) -> Callable[[Tr], str]:
+    """An approved driver learns how to get into the driver group that serves them: its
+    invite link when staff gave one, else to ask staff."""
+    group = await rides.group_for(ctx.session, driver.community_id)
+    link = group.invite_link if group is not None else ""
+    if link:
+        return lambda tr: tr("apply.join_group_link", link=link)
+    return lambda tr: tr("apply.join_group_ask")
 
 
 async def approve_action(ctx: Context, data: Approve) -> None:

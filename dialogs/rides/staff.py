@@ -21,9 +21,16 @@ _SPLIT = re.compile(r"[\s,，、;；]+")
 # -- group binding --------------------------------------------------------------------
 
 
+# An invite link staff pass when binding: how an approved driver joins the group.
+_INVITE = re.compile(r"https://t\.me/(?:\+|joinchat/)[A-Za-z0-9_-]{6,64}")
+
+
 async def bind_group_command(ctx: Context) -> None:
+    """/bind_driver_group [invite link] [communities]: this chat becomes the driver group."""
     incoming = ctx.incoming
-    names = [n for n in _SPLIT.split(incoming.text.strip()) if n]
+    link = _INVITE.search(incoming.text)
+    rest = _INVITE.sub(" ", incoming.text) if link else incoming.text
+    names = [n for n in _SPLIT.split(rest.strip()) if n]
     found: dict[int, str] = {}
     unknown: list[str] = []
     for name in names[:20]:
@@ -42,6 +49,7 @@ async def bind_group_command(ctx: Context) -> None:
         title=f"{incoming.channel}:{incoming.chat_id}",
         community_ids=sorted(found),
         bound_by=ctx.user.id,
+        invite_link=link.group(0) if link else None,
     )
     await audit.record(
         ctx.session,
@@ -54,6 +62,7 @@ async def bind_group_command(ctx: Context) -> None:
         ctx.say(ctx.t("ride_driver.bound_some", communities="、".join(found[c] for c in sorted(found))))
     else:
         ctx.say(ctx.t("ride_driver.bound_all"))
+    ctx.say(ctx.t("ride_driver.bound_invite" if group.invite_link else "ride_driver.bound_no_invite"))
 
 
 async def unbind_group_command(ctx: Context) -> None:

@@ -210,3 +210,14 @@ async def ride_series_active(session: AsyncSession) -> list[object]:
 async def _findable(kit: Kit, query: str) -> list[UserData]:
     async with kit.db.transaction() as session:
         return await users.find_users(session, query)
+
+
+async def test_mydata_says_what_is_in_progress_in_words_not_internal_names(kit: Kit) -> None:
+    alice = kit.person("305", "王阿姨")
+    await kit.onboard(alice)
+    await alice.send("/ride")
+    await alice.send("/mydata")
+    text = alice.text()
+    assert "预约用车" in text and "Telegram" in text
+    for internal in ("(who)", "（who）", "ride:", "telegram（"):
+        assert internal not in text

@@ -37,7 +37,9 @@ async def test_driver_application_approved_by_staff(kit: Kit) -> None:
 
     staff_inbox = await staff.inbox()
     assert len(staff_inbox) == 1
-    assert "鄂A12345" in staff_inbox[0].text
+    # The card shows who applied: name, phone and where they live.
+    for part in ("鄂A12345", "陈师傅", "139 0000 0001", "春和社区 3栋"):
+        assert part in staff_inbox[0].text, part
     approve = next(c for c in staff_inbox[0].all_choices() if "通过" in c.label)
     await staff.press(approve.data, message_ref="77")
     assert staff.replies[0].edit_ref == "77"
@@ -133,3 +135,25 @@ async def test_revoked_staff_can_no_longer_approve(kit: Kit) -> None:
     await staff.press(message.all_choices()[0].data)
     assert "只有相应身份" in staff.text()
     assert not (await driver.data()).has(Role.DRIVER)
+
+
+async def test_an_approved_driver_is_told_how_to_join_the_driver_group(kit: Kit) -> None:
+    from dialogs.messages import ChatKind
+    from tests.kit import Person
+
+    staff = kit.person(STAFF_ID, "周网格员")
+    await kit.onboard(staff)
+    group = Person(kit, STAFF_ID, "周网格员", chat_id="-100321", chat_kind=ChatKind.GROUP)
+    await group.send("/bind_driver_group https://t.me/+AbCdEf123456 春和")
+    assert "邀请链接" in group.text()
+    driver = kit.person("202", "李师傅")
+    await kit.onboard(driver, phone="13900000002")
+    await driver.send("/driver")
+    await driver.send("鄂A54321")
+    await driver.send("黑色丰田卡罗拉")
+    await driver.click("提交")
+    (card,) = await staff.inbox()
+    approve = next(c for c in card.all_choices() if "通过" in c.label)
+    await staff.press(approve.data)
+    news = (await driver.inbox())[-1].text
+    assert "恭喜" in news and "https://t.me/+AbCdEf123456" in news
