@@ -86,7 +86,9 @@ async def ensure_user(
         row = (await session.execute(_FIND, key)).one()
     changes: dict[str, Any] = {}
     if row.consent_at is not None and row.forgotten_at is None:
-        if display_name and row.display_name != display_name[:200]:
+        # Until onboarding asked how to address them, the chat name stands in; after
+        # that, the name they gave is theirs and the platform's nickname no longer counts.
+        if display_name and row.onboarded_at is None and row.display_name != display_name[:200]:
             changes["display_name"] = display_name[:200]
         if username != row.username:
             changes["username"] = username
@@ -153,6 +155,11 @@ async def record_consent(
         display_name=display_name[:200],
         username=username,
     )
+
+
+async def set_display_name(session: AsyncSession, user_id: int, name: str) -> None:
+    """How the person wants to be addressed (drivers and staff see it)."""
+    await _update(session, user_id, display_name=name[:200])
 
 
 async def set_home(

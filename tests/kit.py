@@ -185,8 +185,8 @@ class Kit:
         await person.send("/start")
         await person.press("f:onboarding:consent:yes")
         await person.press(f"f:onboarding:language:{lang}")
-        await person.send("春和")
-        await person.click("春和社区")
+        await person.press("f:onboarding:name:keep")  # the chat name, as they are addressed
+        await person.send("春和")  # one clear match: picked at once
         await person.send("3栋")
         if phone:
             await person.send(phone)

@@ -1,4 +1,4 @@
-"""/start: consent, language, community, building, optional phone.
+"""/start: consent, language, how to address the person, community, building, optional phone.
 
 Nothing personal is written before the person agrees: until then the user row
 holds only the platform id (needed to hold this conversation) and the client's
@@ -13,7 +13,7 @@ from dialogs.core import Context, Done, Flow, Next, Result, Retry, Step
 from dialogs.i18n import LANGUAGES
 from dialogs.messages import Ask, Kind
 from dialogs.phone import ask_for_phone, own_phone
-from dialogs.validate import mask_phone
+from dialogs.validate import clean_text, looks_like_phone, mask_phone
 from storage import communities, geo, users
 from storage.data import UserData
 
@@ -48,7 +48,8 @@ async def on_consent(ctx: Context) -> Result:
         return Retry("common.use_buttons")
     s = ctx.incoming.sender
     await users.record_consent(ctx.session, ctx.user.id, display_name=s.display_name, username=s.username)
-    return Next("language")
+    # Chose a language on this very screen: asking again would cost an elderly person a tap.
+    return Next("name" if ctx.user.language_chosen else "language")
 
 
 def _with_language(ctx: Context, language: str) -> UserData:
@@ -71,7 +72,7 @@ async def on_language(ctx: Context) -> Result:
         return Retry("common.use_buttons")
     await users.set_language(ctx.session, ctx.user.id, choice)
     ctx.user = _with_language(ctx, choice)
-    return Next("community")
+    return Next("name")
 
 
 def _language_from_text(text: str) -> str | None:
@@ -81,6 +82,35 @@ def _language_from_text(text: str) -> str | None:
     if lowered in ("english", "英文", "英语", "en"):
         return "en"
     return None
+
+
+# -- how to address them ---------------------------------------------------------
+
+MAX_NAME = 20
+
+
+async def ask_name(ctx: Context) -> None:
+    rows = []
+    nickname = clean_text(ctx.incoming.sender.display_name, max_len=MAX_NAME)
+    if nickname:
+        rows.append([ctx.button("onboarding.name_keep", "keep", name=nickname)])
+    ctx.say(ctx.t("onboarding.ask_name"), choices=rows)
+
+
+async def on_name(ctx: Context) -> Result:
+    if ctx.value == "keep":
+        name = clean_text(ctx.incoming.sender.display_name, max_len=MAX_NAME)
+        if not name:
+            return Retry("onboarding.bad_name")
+    else:
+        typed = clean_text(ctx.incoming.text, max_len=MAX_NAME) if ctx.incoming.kind is Kind.TEXT else None
+        # A phone number or a bare number is no name (people type them by mistake).
+        if typed is None or typed.isdigit() or looks_like_phone(typed):
+            return Retry("onboarding.bad_name")
+        name = typed
+    await users.set_display_name(ctx.session, ctx.user.id, name)
+    ctx.user = replace(ctx.user, display_name=name)
+    return Next("community")
 
 
 # -- community ---------------------------------------------------------------
@@ -119,6 +149,9 @@ async def on_community(ctx: Context) -> Result:
     if not found:
         ctx.data.pop("candidates", None)
         return Retry("onboarding.community_not_found")
+    if len(found) == 1:  # one clear match: no "which one?" (Back undoes it)
+        ctx.say(ctx.t("onboarding.community_picked", name=found[0].name))
+        return await _chose_community(ctx, found[0].id)
     ctx.data["candidates"] = [[c.id, c.name] for c in found]
     return Retry()
 
@@ -210,7 +243,7 @@ async def _finish(ctx: Context) -> Result:
 async def begin(ctx: Context) -> bool:
     """Resume where a consented person stopped rather than asking consent twice."""
     if ctx.user.consented:
-        ctx.step = "language" if not ctx.user.language_chosen else "community"
+        ctx.step = "language" if not ctx.user.language_chosen else "name"
     return True
 
 
@@ -222,6 +255,7 @@ FLOW = Flow(
     steps=(
         Step("consent", ask_consent, on_consent, can_go_back=False),
         Step("language", ask_language, on_language, can_go_back=False),
+        Step("name", ask_name, on_name, can_go_back=False),
         Step("community", ask_community, on_community),
         Step("building", ask_building, on_building),
         Step("phone", ask_phone, on_phone, asks_for=Ask.CONTACT),

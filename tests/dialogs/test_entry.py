@@ -78,8 +78,8 @@ async def test_failure_mid_step_rolls_back_and_redelivery_succeeds(
     await alice.send("/start")
     await alice.click("同意")
     await alice.click("中文")
+    await alice.click("就叫我")
     await alice.send("春和")
-    await alice.click("春和社区")
     await alice.send("3栋")
     real = users.mark_onboarded
     calls = 0

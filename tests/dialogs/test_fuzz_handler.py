@@ -822,9 +822,9 @@ async def at_step(kit: Kit, external_id: str, step: str) -> Person:
     await person.send("/start")
     await person.press("f:onboarding:consent:yes")
     await person.press("f:onboarding:language:zh")
+    await person.press("f:onboarding:name:keep")
     if step == "building":
-        await person.send("春和")
-        await person.click("春和社区")
+        await person.send("春和")  # one clear match: picked at once
     return person
 
 

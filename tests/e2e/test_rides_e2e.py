@@ -48,9 +48,9 @@ async def linked(fake_telegram: FakeTelegramServer, database_url: str) -> AsyncI
 async def onboard(person: Client, phone: str) -> None:
     await person.say("/start", "同意")
     await person.press("同意", "语言")
-    await person.press("中文", "社区")
-    await person.say("chunhe", "哪一个")
-    await person.press("春和社区", "哪一栋")
+    await person.press("中文", "称呼")
+    await person.press("就叫我", "社区")
+    await person.say("chunhe", "哪一栋")  # one clear match: picked at once
     await person.say("3栋", "手机号")
     await person.share_contact(phone, "设置完成")
 

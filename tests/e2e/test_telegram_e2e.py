@@ -116,9 +116,9 @@ class Client:
 async def onboard_zh(alice: Client) -> None:
     await alice.say("/start", "同意")
     await alice.press("同意", "语言")
-    await alice.press("中文", "社区")
-    await alice.say("chunhe", "哪一个")
-    await alice.press("春和社区", "哪一栋")
+    await alice.press("中文", "称呼")
+    await alice.press("就叫我", "社区")
+    await alice.say("chunhe", "哪一栋")  # one clear match: picked at once
     await alice.say("3栋", "手机号")
     await alice.share_contact("+8613812345678", "设置完成")
 
@@ -126,8 +126,9 @@ async def onboard_zh(alice: Client) -> None:
 async def onboard_en(bob: Client) -> None:
     await bob.say("/start", "Do you agree?")
     await bob.press("I agree", "Which language")
-    await bob.press("English", "Which community")
-    await bob.say("Qinghe", "Which one is it?")
+    await bob.press("English", "address you")
+    await bob.press("Call me", "Which community")
+    await bob.say("Qinghe", "Which one is it?")  # 青和居, 春和, 江汉北路 all sound alike
     await bob.press("青和居社区", "Which building")
     await bob.say("东区2栋", "phone number")
     await bob.share_contact("+86 139 0000 1111", "All set")
@@ -159,9 +160,9 @@ async def test_onboarding_in_chinese_and_english_and_command_menus(linked: Linke
     # The pressed message lost its buttons and shows what was chosen.
     assert consent.buttons == [] and consent.edits
     assert (consent.text or "").endswith(f"\n\n✓ {label}")
-    await alice.press("中文", "社区")
-    await alice.say("chunhe", "哪一个")
-    await alice.press("春和社区", "哪一栋")
+    await alice.press("中文", "称呼")
+    await alice.press("就叫我", "社区")
+    await alice.say("chunhe", "哪一栋")  # one clear match: picked at once
     ask_phone = await alice.say("3栋", "手机号")
     keyboard = ask_phone.reply_markup or {}
     assert keyboard["keyboard"][0][0]["request_contact"] is True

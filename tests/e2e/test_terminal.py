@@ -38,8 +38,8 @@ async def test_terminal_onboarding_and_staff_approval(tmp_path: Path) -> None:
     script = [
         "1",  # I agree
         "2",  # English
-        "chunhe",
-        "1",  # 春和社区
+        "1",  # call me by my chat name
+        "chunhe",  # one clear match: 春和社区
         "3",  # 3栋
         ":contact 13812345678",
         "/driver",

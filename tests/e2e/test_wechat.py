@@ -137,9 +137,9 @@ async def onboard(person: Person, phone: str) -> None:
     consent = reply.text
     agree = next(line for line in consent.splitlines() if "同意" in line and line.startswith("["))
     await person.say(agree[1 : agree.index("]")], "语言")
-    await person.say("一", "社区")  # 中文 is the first option
-    await person.say("chunhe", "哪一个")
-    await person.say("1", "哪一栋")
+    await person.say("一", "称呼")  # 中文 is the first option
+    await person.say("王阿姨", "社区")  # WeChat gives no nickname: she types how to address her
+    await person.say("chunhe", "哪一栋")  # one clear match: picked at once
     await person.say("3栋", "手机号")
     await person.say(phone, "设置完成")
 
