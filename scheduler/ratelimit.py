@@ -1,10 +1,22 @@
 """Telegram's sending limits as a pure limiter: the caller supplies the clock.
 
 Every limit is one rule, "at most ``limit`` sends in any ``seconds``-long window",
-checked against a log of the last ``limit`` send times (a sliding-window log). One
-rule for all three limits keeps the proof to one line: a send is allowed only when
-the ``limit``-th most recent send is at least ``seconds`` old, so no half-open
-window of that length can ever hold ``limit + 1`` sends.
+where a send counts from the moment its request starts until ``seconds`` after it
+completed: a send is allowed only when fewer than ``limit`` sends are in flight or
+completed within the last ``seconds``.
+
+Why completion: Telegram counts a message when the request arrives, which is some
+moment between the start (``begin``) and the completion (``end``) that we see, later
+by however long the network and a busy event loop delay it. Counting only the start
+let two sends a window apart here arrive less than a window apart there. The proof
+that no window there ever holds ``limit + 1``: take such a window and, of its
+``limit + 1`` sends, the one that started last, Y. Each other one arrived less than
+``seconds`` before Y arrived, so after ``start(Y) - seconds``; it completed after it
+arrived; so at Y's start it was in flight or had completed within the last
+``seconds``: ``limit`` of them, and Y would not have been allowed. No margin is
+needed, and the price is only the requests' duration: ``limit`` sends per
+``seconds`` plus one request's round trip (a few ms; the old fixed 40 ms margin cost
+more and still let some through).
 
 - overall: ``global_per_second`` sends in any 1 s;
 - a group chat: ``group_per_minute`` sends in any 60 s;
@@ -15,20 +27,22 @@ window of that length can ever hold ``limit + 1`` sends.
   it would be a second mechanism with its own proof; Telegram tolerates short
   bursts either way.
 
-A safety ``margin`` (seconds) lengthens the overall window: the limiter counts when a
-request leaves, Telegram when it arrives, and two requests a window apart here can
-arrive less than a window apart there when the first one was delayed more (a busy
-event loop, a slow connection). With the default 40 ms, 30 per 1.04 s is 28.8/s, 96%
-of Telegram's 30/s, and bench/notices.py meets no 429 from a server that enforces 30
-in any one-second window; with no margin it meets some.
+``begin`` returns a ``Send`` whose ``end`` must be called when the request completes
+(whatever its outcome, or when it is abandoned). ``record`` is a send whose start and
+completion are the same moment, for callers that do not report completion (it
+counts from the start only, so it has the old gap).
+
+An optional ``margin`` (seconds) lengthens the overall window further; the default is
+none.
 
 A 429 adds a hold on top of the windows: ``penalise`` for one chat, ``penalise_all``
 for a flood wait on the whole bot.
 
-Memory stays bounded: a chat's state is dropped once its window and hold have
-passed, tracked by a heap of expiry times. The heap gets one entry per send or
-penalty, and entries leave it when they expire, so it holds at most what the
-global limit lets through in the longest window (plus active penalties).
+Memory stays bounded: a chat's state is dropped once nothing of it is in flight and
+its window and hold have passed, tracked by a heap of expiry times. The heap gets one
+entry per completed send or penalty, and entries leave it when they expire, so it
+holds at most what the global limit lets through in the longest window (plus active
+penalties).
 """
 
 from __future__ import annotations
@@ -42,7 +56,7 @@ from dataclasses import dataclass, field
 Clock = Callable[[], float]
 
 # Seconds added to the overall one-second window (see the module docstring).
-DEFAULT_MARGIN = 0.04
+DEFAULT_MARGIN = 0.0
 
 
 def limiter_key(channel: str, chat_id: str) -> str:
@@ -64,37 +78,61 @@ class Window:
             return cls(math.floor(rate), 1.0)
         return cls(1, 1.0 / rate)
 
-    def wait(self, log: deque[float], now: float) -> float:
-        """Seconds until one more send fits; ``log`` holds the last ``limit`` send times."""
-        if len(log) < self.limit:
+    def wait(self, ends: deque[float], in_flight: int, now: float) -> float:
+        """Seconds until one more send fits, assuming the sends in flight stay in flight
+        (a lower bound: ask again after it). ``ends`` holds the last ``limit``
+        completion times, oldest first."""
+        free = self.limit - in_flight  # sends completed within the window that still fit
+        if free <= 0:
+            return self.seconds  # one must complete first, and then it counts a window
+        if len(ends) < free:
             return 0.0
-        return max(0.0, log[0] + self.seconds - now)
+        return max(0.0, ends[-free] + self.seconds - now)
 
 
 @dataclass(slots=True)
-class _Chat:
+class _Log:
+    """What one limit needs: the sends in flight and the last completion times."""
+
     window: Window
-    log: deque[float]
-    hold_until: float = -math.inf
-
-    @classmethod
-    def new(cls, window: Window) -> _Chat:
-        return cls(window, deque(maxlen=window.limit))
-
-    def expires_at(self) -> float:
-        """After this time the state says nothing a fresh one would not."""
-        last = self.log[-1] + self.window.seconds if self.log else -math.inf
-        return max(last, self.hold_until)
-
-
-@dataclass(slots=True)
-class _Global:
-    window: Window
-    log: deque[float] = field(init=False)
+    ends: deque[float] = field(init=False)
+    in_flight: int = 0
     hold_until: float = -math.inf
 
     def __post_init__(self) -> None:
-        self.log = deque(maxlen=self.window.limit)
+        self.ends = deque(maxlen=self.window.limit)
+
+    def wait(self, now: float) -> float:
+        return self.window.wait(self.ends, self.in_flight, now)
+
+    def rewindow(self, window: Window) -> None:
+        # The chat changed kind (rare); keep its recent sends under the new rule.
+        self.window = window
+        self.ends = deque(self.ends, maxlen=window.limit)
+
+    def expires_at(self) -> float:
+        """After this time the state says nothing a fresh one would not."""
+        if self.in_flight:
+            return math.inf
+        last = self.ends[-1] + self.window.seconds if self.ends else -math.inf
+        return max(last, self.hold_until)
+
+
+class Send:
+    """A send counted from ``begin`` until its ``end`` (call it once the request completed)."""
+
+    __slots__ = ("_chat", "_key", "_limiter")
+
+    def __init__(self, limiter: RateLimiter, key: str, chat: _Log) -> None:
+        self._limiter: RateLimiter | None = limiter
+        self._key = key
+        self._chat = chat
+
+    def end(self) -> None:
+        """The request completed (or failed, or was abandoned). Calling it again does nothing."""
+        if self._limiter is not None:
+            limiter, self._limiter = self._limiter, None
+            limiter._end(self._key, self._chat)
 
 
 class RateLimiter:
@@ -121,8 +159,8 @@ class RateLimiter:
         self.global_window = Window(base.limit, base.seconds + margin)
         self.private_window = Window(private_burst, private_burst * per_chat_interval)
         self.group_window = Window(group_per_minute, 60.0)
-        self._global = _Global(self.global_window)
-        self._chats: dict[str, _Chat] = {}
+        self._global = _Log(self.global_window)
+        self._chats: dict[str, _Log] = {}
         self._expiry: list[tuple[float, str]] = []
 
     def window_for(self, is_group: bool) -> Window:
@@ -147,16 +185,30 @@ class RateLimiter:
         if chat is not None:
             delay = max(delay, chat.hold_until - now)
             if chat_window:
-                delay = max(delay, chat.window.wait(chat.log, now))
+                delay = max(delay, chat.wait(now))
         return max(0.0, delay)
 
+    def begin(self, chat_key: str, is_group: bool) -> Send:
+        """A message to this chat starts now (call it only when ``delay_for`` said 0); it
+        counts until ``seconds`` after the returned ``Send``'s ``end``."""
+        self._prune(self._clock())
+        chat = self._chat(chat_key, self.window_for(is_group))
+        self._global.in_flight += 1
+        chat.in_flight += 1
+        # No heap entry while in flight: the chat cannot expire before its end().
+        return Send(self, chat_key, chat)
+
     def record(self, chat_key: str, is_group: bool) -> None:
-        """A message to this chat was sent (call it only when ``delay_for`` said 0)."""
+        """A message to this chat is sent now and counted from now, as if its request
+        completed at once (for callers that cannot report the completion)."""
+        self.begin(chat_key, is_group).end()
+
+    def _end(self, chat_key: str, chat: _Log) -> None:
         now = self._clock()
         self._prune(now)
-        self._global.log.append(now)
-        chat = self._chat(chat_key, self.window_for(is_group))
-        chat.log.append(now)
+        for log in (self._global, chat):
+            log.in_flight -= 1
+            log.ends.append(now)
         self._track(chat_key, chat)
 
     def penalise(self, chat_key: str, seconds: float) -> None:
@@ -185,28 +237,33 @@ class RateLimiter:
         self._prune(self._clock())
         return len(self._chats)
 
+    @property
+    def in_flight(self) -> int:
+        """Sends begun and not yet ended."""
+        return self._global.in_flight
+
     def _global_delay(self, now: float) -> float:
         state = self._global
-        return max(0.0, state.hold_until - now, state.window.wait(state.log, now))
+        return max(0.0, state.hold_until - now, state.wait(now))
 
-    def _chat(self, chat_key: str, window: Window | None) -> _Chat:
+    def _chat(self, chat_key: str, window: Window | None) -> _Log:
         """The chat's state, created if needed; ``None`` keeps the kind it has."""
         chat = self._chats.get(chat_key)
         if chat is None:
-            # A chat first seen through a penalty gets the private window; record() corrects it.
-            chat = self._chats[chat_key] = _Chat.new(window or self.private_window)
+            # A chat first seen through a penalty gets the private window; begin() corrects it.
+            chat = self._chats[chat_key] = _Log(window or self.private_window)
         elif window is not None and chat.window != window:
-            # The chat changed kind (rare); keep its recent sends under the new rule.
-            chat.window = window
-            chat.log = deque(chat.log, maxlen=window.limit)
+            chat.rewindow(window)
         return chat
 
-    def _track(self, chat_key: str, chat: _Chat) -> None:
-        heapq.heappush(self._expiry, (chat.expires_at(), chat_key))
+    def _track(self, chat_key: str, chat: _Log) -> None:
+        if (at := chat.expires_at()) < math.inf:  # in flight: its end() tracks it
+            heapq.heappush(self._expiry, (at, chat_key))
 
     def _prune(self, now: float) -> None:
         # Each chat's newest heap entry carries its current expiry, so the chat is
         # dropped exactly when that entry comes up; older entries find it still live.
+        # A chat in flight expires at infinity; its end() pushes the entry that drops it.
         while self._expiry and self._expiry[0][0] <= now:
             _, key = heapq.heappop(self._expiry)
             chat = self._chats.get(key)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from scheduler.delivery import PermanentFailure, RecipientGone, RetryLater, Transport
-from scheduler.ratelimit import RateLimiter, limiter_key
+from scheduler.ratelimit import RateLimiter, Send, limiter_key
 from storage import outbox, users
 from storage.engine import Database
 from storage.models import utcnow
@@ -247,12 +247,15 @@ class OutboxSender:
         return self._poll_interval if at is None else (at - now).total_seconds()
 
     def _start(self, key: ChatKey, item: OutboxItem) -> None:
-        # Recorded before the first await, so no other dispatch can take the same slot.
-        self._limiter.record(_limiter_key(key), item.is_group)
+        # Counted before the first await, so no other dispatch can take the same slot;
+        # it counts until a window after the request completes (scheduler/ratelimit.py).
+        send = self._limiter.begin(_limiter_key(key), item.is_group)
         self._busy.add(key)
-        task = asyncio.create_task(self._deliver(key, item), name=f"outbox-{item.id}")
+        task = asyncio.create_task(self._deliver(key, item, send), name=f"outbox-{item.id}")
         self._tasks.add(task)
         task.add_done_callback(self._on_done)
+        # A task cancelled before it ran never reaches _deliver's end(); ending twice is harmless.
+        task.add_done_callback(lambda _: send.end())
 
     def _on_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -284,12 +287,14 @@ class OutboxSender:
 
     # -- one delivery ---------------------------------------------------------------------
 
-    async def _deliver(self, key: ChatKey, item: OutboxItem) -> None:
+    async def _deliver(self, key: ChatKey, item: OutboxItem, send: Send) -> None:
         try:
             try:
                 message_id, error = await self._transport.deliver(item), None
             except Exception as exc:
                 message_id, error = None, exc
+            finally:
+                send.end()  # the platform has counted it by now (or never will)
             self._react(key, item, error)
             # The transport has answered: recording that must finish even if we are
             # cancelled now, or the message would be sent twice.

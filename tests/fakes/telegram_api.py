@@ -646,6 +646,21 @@ class Stall:
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass
+class Hold:
+    """Answers held back after the calls were carried out (see FakeTelegramServer.hold_answers)."""
+
+    method: str
+    held: int = 0  # calls carried out and waiting for their answer
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_held(self, count: int) -> None:
+        """Until at least ``count`` calls are held (bound it with ``asyncio.timeout``)."""
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.held >= count)
+
+
 class FakeTelegramServer:
     """Fake Bot API server; see the module docstring."""
 
@@ -698,6 +713,7 @@ class FakeTelegramServer:
         # Failure injection and flood emulation.
         self._failures: list[dict[str, Any]] = []
         self._stalls: list[Stall] = []
+        self._holds: list[Hold] = []
         self.enforce_limits = False
         self.flood_violations = 0
         self.private_limit: tuple[int, float] = (3, 3.0)  # 1 msg/s with a burst of 3
@@ -1228,6 +1244,30 @@ class FakeTelegramServer:
         self._stalls.append(stall)
         return stall
 
+    def hold_answers(self, method: str) -> Hold:
+        """From now on, calls of ``method`` are carried out (a message is sent and recorded)
+        but not answered until ``release_answers``.
+
+        For crash tests: a bot killed while answers are held never learns that those
+        messages went out, the worst moment for sending one twice.
+        """
+        hold = Hold(method.lower())
+        self._holds.append(hold)
+        return hold
+
+    def release_answers(self, hold: Hold) -> None:
+        self._holds.remove(hold)
+        hold.released.set()
+
+    async def _maybe_hold(self, method: str) -> None:
+        for hold in self._holds:
+            if hold.method == method.lower():
+                async with hold.changed:
+                    hold.held += 1
+                    hold.changed.notify_all()
+                await hold.released.wait()
+                return
+
     async def _maybe_stall(self, method: str, p: _Params) -> None:
         for stall in self._stalls:
             if stall.method == method.lower() and str(p.raw("chat_id")) == str(stall.chat_id):
@@ -1345,6 +1385,7 @@ class FakeTelegramServer:
             await self._maybe_stall(record.method, params)
             payload: dict[str, Any] = {"ok": True, "result": await handler(params, request)}
             status = 200
+            await self._maybe_hold(record.method)
         except ApiError as e:
             payload, status = e.payload(), e.status
         record.status, record.response = status, payload

@@ -210,6 +210,7 @@ async def test_thousand_messages_to_300_users_and_3_groups_stay_within_limits(
     assert await counts(sdb) == {"sent": 1000}
     assert sorted(d.item.id for d in transport.deliveries) == [r.id for r in await rows(sdb)]
     assert_within_limits(transport, limiter)
+    assert limiter.in_flight == 0
     expected: defaultdict[str, list[str]] = defaultdict(list)
     for chat_id, text in messages:
         expected[chat_id].append(text)
@@ -464,7 +465,8 @@ async def test_crash_after_the_platform_got_it_repeats_exactly_that_message(
 async def test_cancelled_run_loses_and_repeats_nothing(sdb: Database, fake: FakeTime) -> None:
     await enqueue(sdb, [(str(n % 100 + 1), f"m{n}") for n in range(200)])
     first = RecordingTransport()
-    sender = OutboxSender(sdb, first, limiter=fast_limiter(), concurrency=8)
+    limiter = fast_limiter()
+    sender = OutboxSender(sdb, first, limiter=limiter, concurrency=8)
     task = asyncio.create_task(sender.run())
     async with asyncio.timeout(30):
         await first.wait_for_deliveries(50)
@@ -472,6 +474,8 @@ async def test_cancelled_run_loses_and_repeats_nothing(sdb: Database, fake: Fake
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(first.deliveries) < 200
+    await asyncio.sleep(0)  # the done callbacks of deliveries cancelled before they ran
+    assert limiter.in_flight == 0  # abandoned deliveries no longer count as in flight
     # Whatever the platform got was recorded as sent before the sender let go.
     assert (await counts(sdb)).get("sent") == len(first.deliveries)
 
@@ -480,6 +484,41 @@ async def test_cancelled_run_loses_and_repeats_nothing(sdb: Database, fake: Fake
     delivered = Counter(d.item.id for d in first.deliveries + second.deliveries)
     assert len(delivered) == 200
     assert set(delivered.values()) == {1}
+
+
+class SlowTransport(RecordingTransport):
+    """Every request takes ``latency`` of fake time; ``spans`` holds (start, end) of each."""
+
+    def __init__(self, clock: FakeTime, latency: float) -> None:
+        super().__init__(clock.clock)
+        self._fake = clock
+        self._latency = latency
+        self.spans: list[tuple[float, float]] = []
+
+    async def deliver(self, item: OutboxItem) -> str | None:
+        start = self._fake.t
+        try:
+            return await super().deliver(item)
+        finally:
+            await self._fake.sleep(self._latency)
+            self.spans.append((start, self._fake.t))
+
+
+async def test_a_send_counts_until_a_window_after_its_request_completed(
+    sdb: Database, fake: FakeTime
+) -> None:
+    """Telegram counts a message when it arrives, anywhere between the request's start and
+    its end: for each send, fewer than 30 of those started before it ended less than a
+    second before it started, so no one-second window there can hold 31."""
+    await enqueue(sdb, [(str(n), f"m{n}") for n in range(200)])
+    transport = SlowTransport(fake, latency=0.05)
+    limiter = RateLimiter(fake.clock)
+    assert await make_sender(sdb, transport, fake, limiter=limiter).drain_once() == 200
+    spans = sorted(transport.spans)
+    for i, (start, _) in enumerate(spans):
+        near = [end for _, end in spans[:i] if end + limiter.global_window.seconds > start]
+        assert len(near) < limiter.global_window.limit, f"send {i}: {len(near)} could arrive near it"
+    assert limiter.in_flight == 0
 
 
 # -- run() ------------------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.ratelimit import RateLimiter, Window
+from scheduler.ratelimit import RateLimiter, Send, Window
 
 
 class FakeClock:
@@ -58,6 +60,52 @@ def test_global_limit_applies_across_chats() -> None:
     assert limiter.delay_for("someone-new", True) == pytest.approx(0.5)
     clock.t = 1.0
     assert limiter.delay_for("someone-new", False) == 0
+
+
+def test_a_send_counts_until_a_window_after_it_completes() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock)
+    sends = [limiter.begin(f"chat{n}", False) for n in range(30)]
+    # All 30 in flight: none may go until one completes, and then a window later.
+    assert limiter.global_delay() == pytest.approx(1.0)
+    clock.t = 0.25
+    sends[0].end()
+    sends[0].end()  # twice is once
+    assert limiter.in_flight == 29
+    assert limiter.global_delay() == pytest.approx(1.0)  # it counts until 1.25
+    clock.t = 1.0
+    assert limiter.global_delay() == pytest.approx(0.25)
+    clock.t = 1.25
+    assert limiter.global_delay() == 0
+    assert limiter.delay_for("chat0", False) == 0  # its chat window: 1 of 3
+
+
+def test_a_request_arriving_late_cannot_overfill_the_servers_window() -> None:
+    """What the start-only log got wrong: 30 sends start at 0 and arrive at 0.3 (a slow
+    request); a send starting at 1.0 arrives at once. Counted from the completions
+    (0.3), the 31st waits until 1.3, so no one-second window there holds 31."""
+    clock = FakeClock()
+    limiter = RateLimiter(clock)
+    sends = [limiter.begin(f"chat{n}", False) for n in range(30)]
+    clock.t = 0.3
+    for s in sends:
+        s.end()
+    clock.t = 1.0
+    assert limiter.global_delay() == pytest.approx(0.3)
+
+
+def test_a_chat_in_flight_is_kept_however_long() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock)
+    send_ = limiter.begin("slow", False)
+    limiter.penalise("slow", 1)
+    clock.t = 100
+    assert limiter.tracked_chats == 1
+    send_.end()
+    assert limiter.delay_for("slow", False) == 0  # 1 of its 3
+    clock.t = 103
+    assert limiter.tracked_chats == 0
+    assert limiter.in_flight == 0
 
 
 def test_chat_penalty_holds_only_that_chat() -> None:
@@ -134,28 +182,52 @@ GROUPS = {"c0", "c1"}
 operation = st.tuples(
     st.floats(0, 4, allow_nan=False),  # time passing before it
     st.sampled_from([f"c{n}" for n in range(6)]),
-    st.sampled_from(["try", "wait_then_send", "penalise", "penalise_all"]),
+    # "try" and "wait_then_send" complete at once; "begin" stays in flight until an "end".
+    st.sampled_from(["try", "wait_then_send", "begin", "end", "penalise", "penalise_all"]),
     st.floats(0, 20, allow_nan=False),  # penalty length
 )
+
+
+@dataclass
+class Sent:
+    start: float
+    key: str
+    end: float = math.inf  # in flight
+    handle: Send | None = None
+
+
+def counting(sends: list[Sent], now: float, seconds: float) -> list[Sent]:
+    """The sends that still count at ``now``: in flight, or completed within ``seconds``."""
+    return [s for s in sends if s.end + seconds > now]
 
 
 def would_break_a_limit(
     limiter: RateLimiter,
     now: float,
     key: str,
-    sends: list[tuple[float, str]],
+    sends: list[Sent],
     holds: dict[str, float],
 ) -> bool:
     """An oracle independent of the limiter's state: would one more send now break a rule?"""
     window = limiter.window_for(key in GROUPS)
-    recent_all = [t for t, _ in sends if t + limiter.global_window.seconds > now]
-    recent_chat = [t for t, k in sends if k == key and t + window.seconds > now]
+    recent_all = counting(sends, now, limiter.global_window.seconds)
+    recent_chat = counting([s for s in sends if s.key == key], now, window.seconds)
     return (
         now < holds.get("*", -1.0)
         or now < holds.get(key, -1.0)
         or len(recent_all) >= limiter.global_window.limit
         or len(recent_chat) >= window.limit
     )
+
+
+def assert_no_arrivals_overfull(sends: list[Sent], window: Window) -> None:
+    """Whenever each request reaches the server between its start and its end, no
+    half-open window of ``window.seconds`` there holds ``limit + 1``: for every send Y,
+    fewer than ``limit`` of those started before it could arrive within a window of it
+    (they completed after ``Y.start - seconds``)."""
+    for i, y in enumerate(sends):
+        near = [s for s in sends[:i] if s.end + window.seconds > y.start]
+        assert len(near) < window.limit, f"{len(near) + 1} sends could arrive within {window.seconds}s"
 
 
 def assert_no_window_overfull(times: list[float], window: Window) -> None:
@@ -172,12 +244,12 @@ def test_sends_allowed_never_exceed_any_limit(
 ) -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock, **config)  # type: ignore[arg-type]
-    sends: list[tuple[float, str]] = []
+    sends: list[Sent] = []
     holds: dict[str, float] = {}
     for dt, key, op, seconds in ops:
         clock.t += dt
         is_group = key in GROUPS
-        if op in ("try", "wait_then_send"):
+        if op in ("try", "wait_then_send", "begin"):
             delay = limiter.delay_for(key, is_group)
             # Exact: it says "wait" precisely when a send now would break a rule.
             assert (delay > 0) == would_break_a_limit(limiter, clock.t, key, sends, holds)
@@ -185,10 +257,21 @@ def test_sends_allowed_never_exceed_any_limit(
                 for _ in range(3):  # float rounding may leave one tiny step
                     clock.t += delay
                     delay = limiter.delay_for(key, is_group)
-                assert delay == 0
+                # A lower bound while sends are in flight; exact when none is.
+                assert delay == 0 or any(s.end == math.inf for s in sends)
             if delay == 0:
-                limiter.record(key, is_group)
-                sends.append((clock.t, key))
+                if op == "begin":
+                    sends.append(Sent(clock.t, key, handle=limiter.begin(key, is_group)))
+                else:
+                    limiter.record(key, is_group)
+                    sends.append(Sent(clock.t, key, clock.t))
+        elif op == "end":
+            in_flight = [s for s in sends if s.handle is not None and s.end == math.inf]
+            if in_flight:
+                done = in_flight[hash(key) % len(in_flight)]
+                assert done.handle is not None
+                done.handle.end()
+                done.end = clock.t
         elif op == "penalise":
             limiter.penalise(key, seconds)
             holds[key] = max(holds.get(key, -1.0), clock.t + seconds)
@@ -196,14 +279,21 @@ def test_sends_allowed_never_exceed_any_limit(
             limiter.penalise_all(seconds)
             holds["*"] = max(holds.get("*", -1.0), clock.t + seconds)
 
-    assert_no_window_overfull([t for t, _ in sends], limiter.global_window)
-    per_chat: defaultdict[str, list[float]] = defaultdict(list)
-    for t, key in sends:
-        per_chat[key].append(t)
-    for key, times in per_chat.items():
-        assert_no_window_overfull(times, limiter.window_for(key in GROUPS))
+    assert_no_arrivals_overfull(sends, limiter.global_window)
+    assert_no_window_overfull([s.start for s in sends], limiter.global_window)
+    per_chat: defaultdict[str, list[Sent]] = defaultdict(list)
+    for s in sends:
+        per_chat[s.key].append(s)
+    for key, chat_sends in per_chat.items():
+        assert_no_arrivals_overfull(chat_sends, limiter.window_for(key in GROUPS))
+        assert_no_window_overfull([s.start for s in chat_sends], limiter.window_for(key in GROUPS))
 
-    # Bounded memory: once every window and hold has passed, nothing is kept.
+    # Bounded memory: once every send has ended and every window and hold has passed,
+    # nothing is kept.
+    for s in sends:
+        if s.handle is not None:
+            s.handle.end()
+    assert limiter.in_flight == 0
     clock.t += 60 + 20 + 1
     assert limiter.tracked_chats == 0
 
