@@ -52,10 +52,6 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 async def _chat(settings: Settings, *, person: str, language: str | None) -> int:
     from bot.terminal import run_terminal
 
-    if "LINLI_LOG_LEVEL" not in os.environ:
-        # The chat shares the terminal with the logs: only problems, unless asked.
-        logging.getLogger().setLevel(logging.WARNING)
-
     await run_terminal(Linli(settings), person=person, language=language)
     return 0
 
