@@ -170,14 +170,18 @@ class Menus:
         """Set or clear the per-chat menus whose holder's roles or language changed;
         returns how many chats were changed."""
         async with self._lock:
-            holders = {h.chat_id: h for h in await self._holders()}
+            holders = {
+                h.chat_id: h
+                for h in await self._holders()
+                # A role with no commands of its own (a driver's) needs no menu of its own.
+                if self._menu(h) != command_list(self.app, RESIDENT, h.language)
+            }
             changed = 0
             for chat_id, holder in holders.items():
                 wanted = (holder.roles, holder.language)
                 if self._set.get(chat_id) == wanted:
                     continue
-                menu = command_list(self.app, holder.roles | RESIDENT, holder.language)
-                if await self._call(f"chat {chat_id}", menu, BotCommandScopeChat(chat_id=chat_id), None):
+                if await self._call(f"chat {chat_id}", self._menu(holder), BotCommandScopeChat(chat_id=chat_id), None):
                     self._set[chat_id] = wanted
                     changed += 1
             for chat_id in [c for c in self._set if c not in holders]:
@@ -188,6 +192,9 @@ class Menus:
             if changed:
                 log.info("telegram: command menus updated for %d chats", changed)
             return changed
+
+    def _menu(self, holder: _Holder) -> list[BotCommand]:
+        return command_list(self.app, holder.roles | RESIDENT, holder.language)
 
     async def _holders(self) -> list[_Holder]:
         """Everyone on Telegram holding a role beyond resident, and LINLI_ADMINS who
