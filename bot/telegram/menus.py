@@ -181,7 +181,8 @@ class Menus:
                 wanted = (holder.roles, holder.language)
                 if self._set.get(chat_id) == wanted:
                     continue
-                if await self._call(f"chat {chat_id}", self._menu(holder), BotCommandScopeChat(chat_id=chat_id), None):
+                scope = BotCommandScopeChat(chat_id=chat_id)
+                if await self._call(f"chat {chat_id}", self._menu(holder), scope, None):
                     self._set[chat_id] = wanted
                     changed += 1
             for chat_id in [c for c in self._set if c not in holders]:
