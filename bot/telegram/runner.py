@@ -261,6 +261,12 @@ class UpdateHandler:
         """Whether this chat writes faster than it is answered (see ``_turn``)."""
         return False
 
+    def _may_have_deferred(self, chat_id: int) -> bool:
+        """Whether replies to this chat may be waiting in the outbox, so that new ones
+        must follow them there. One process knows what it deferred; with several
+        (webhook workers) another may have, so the webhook asks the database each time."""
+        return chat_id in self._deferred_chats
+
     async def marked(self, update_key: str) -> None:
         """Until the update's "answered" mark, if one was made, is written (the webhook
         answers Telegram only then, so a redelivery of it replays nothing)."""
@@ -402,7 +408,7 @@ class UpdateHandler:
         """
         if not replies:
             return
-        if chat_id in self._deferred_chats and not await self._outbox_clear(chat_id):
+        if self._may_have_deferred(chat_id) and not await self._outbox_clear(chat_id):
             await self._defer(chat_id, replies, update_key)
             return
         for index, reply in enumerate(replies):

@@ -734,7 +734,12 @@ class FakeTelegramServer:
         # Groups upgraded to supergroups: old id → new id (sending to the old id fails).
         self._migrated: dict[int, int] = {}
 
+        # Told of every message the bot creates (cheaper than wait_for with many chats).
+        self.observers: list[Callable[[SentMessage], None]] = []
+
         # Failure injection and flood emulation.
+        self._held: asyncio.Event | None = None  # see hold()
+        self.held_calls = 0
         self._failures: list[dict[str, Any]] = []
         self._stalls: list[Stall] = []
         self.enforce_limits = False
@@ -1283,6 +1288,28 @@ class FakeTelegramServer:
             }
         )
 
+    def hold(self) -> None:
+        """Hold every call that changes what people see (send…, edit…, delete…,
+        answerCallbackQuery) unanswered until ``release()``: a moment when no reply is
+        half-way (sent but not yet known to the bot), to kill a process in."""
+        if self._held is None:
+            self._held = asyncio.Event()
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.set()
+
+    async def _maybe_hold(self, method: str) -> None:
+        held = self._held
+        if held is None or not method.startswith(("send", "edit", "delete", "answerCallback")):
+            return
+        self.held_calls += 1
+        try:
+            await held.wait()
+        finally:
+            self.held_calls -= 1
+
     def stall(self, method: str, *, chat_id: int) -> Stall:
         """Hold the next call of ``method`` to ``chat_id`` unanswered until released.
 
@@ -1387,6 +1414,7 @@ class FakeTelegramServer:
             if failure is not None:
                 raise failure
             await self._maybe_stall(record.method, params)
+            await self._maybe_hold(record.method)
             payload: dict[str, Any] = {"ok": True, "result": await handler(params, request)}
             status = 200
         except ApiError as e:
@@ -1629,6 +1657,8 @@ class FakeTelegramServer:
         )
         self.sent.append(sent)
         self._sent_by_key[(chat_id, sent.message_id)] = sent
+        for observer in self.observers:
+            observer(sent)
         await self._notify()
         return copy.deepcopy(message)
 
