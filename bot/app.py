@@ -93,7 +93,7 @@ class Linli:
         )
         # One limiter for the outbox sender and a channel's direct replies, so that
         # together they stay within the platform's limits (in this process).
-        self.limiter = RateLimiter(time.monotonic)
+        self.limiter = RateLimiter(time.monotonic, global_per_second=settings.telegram_rate)
         self.sender: OutboxSender | None = None
         self._sender_task: asyncio.Task[None] | None = None
         self.leadership = Leadership(self.db)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # A report farther than this from every community centre goes to the city-wide group.
     report_centre_radius_km: float = 2.0
 
+    # Messages per second this process may send overall (Telegram allows about 30 per
+    # bot; each process counts its own, so with N workers set 30/N to stay within it).
+    telegram_rate: float = Field(default=30.0, gt=0)
     # Webhook mode: the public HTTPS URL Telegram posts updates to (behind the load
     # balancer), e.g. https://linli.example.org/telegram. Unset: long polling.
     webhook_url: str | None = None

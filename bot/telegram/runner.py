@@ -403,8 +403,10 @@ class UpdateHandler:
 
         Once delivered (or in the outbox), the update is marked answered, so a redelivery
         after a crash sends nothing; the outbox enqueue clears the copy in its own
-        transaction. What stays open is the moment between Telegram accepting a reply
-        and the mark committing: a crash exactly then repeats that update's replies.
+        transaction. With several replies, each one delivered shortens the kept copy to
+        those still to go (one small write), so a crash between two replies replays only
+        the rest. What stays open is the moment between Telegram accepting a reply and
+        that write committing: a crash exactly then repeats that one reply.
         """
         if not replies:
             return
@@ -415,6 +417,8 @@ class UpdateHandler:
             try:
                 if not await self._send_reply(chat_id, reply):
                     break  # the chat is gone: nothing left to deliver
+                if update_key is not None and index + 1 < len(replies):
+                    await self._sent_part(update_key, replies[index + 1 :])
             except (_Defer, TelegramRetryAfter, TelegramNetworkError, TelegramServerError) as e:
                 self.metrics.replies.labels(CHANNEL, "deferred").inc(len(replies) - index)
                 # The chat must wait, or Telegram is struggling: the rest goes through the
@@ -425,6 +429,14 @@ class UpdateHandler:
                 return
         if update_key is not None:
             self._mark_answered(update_key)
+
+    async def _sent_part(self, update_key: str, rest: list[Outgoing]) -> None:
+        """One of several replies went out: a crash now must replay only the rest."""
+        try:
+            async with self.app.db.transaction() as session:
+                await updates.keep_replies(session, update_key, [r.to_dict() for r in rest])
+        except Exception:  # only a repeat of this one reply after a crash is at stake
+            log.exception("telegram: could not record a partly delivered answer")
 
     async def _defer(self, chat_id: int, replies: list[Outgoing], update_key: str | None) -> None:
         self._deferred_chats.add(chat_id)
