@@ -132,7 +132,6 @@ class Linli:
         await self.jobs.rebuild()
         self.jobs.start()
         self.leads.set()
-        log.info("this process leads: it runs the outbox sender and the scheduler")
         if self._follow_task is None:
             # Watch the lead: if it is lost, stop at once and wait for it again.
             self._follow_task = asyncio.create_task(self._follow(), name="leader-follow")

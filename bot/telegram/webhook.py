@@ -12,15 +12,18 @@ Each worker is an aiohttp server. For every POST it:
    claim makes that harmless (the step is not run twice; stored replies are replayed
    only if they had not been delivered).
 
-What stays open is the instant between Telegram accepting a reply and the "answered"
-mark committing (milliseconds): a worker killed exactly then has that reply sent again
-by the worker that gets the redelivery. The window is the same as in polling mode.
+What stays open is the instant between Telegram accepting a reply and its delivery being
+recorded (milliseconds; an answer of several replies records each): a worker killed
+exactly then has that one reply sent again by the worker that gets the redelivery. The
+window is the same as in polling mode.
 
 Several workers: per-chat order holds across them because a chat's updates reach us one
 at a time (Telegram waits for the answer to one before sending that chat's next) and,
 should two overlap anyway, the conversation row is locked (``SELECT … FOR UPDATE`` on
 PostgreSQL) while each is handled. Within one worker a chat's updates also wait for each
-other. The leader (advisory lock, see storage/leader.py) runs the sender and the timers;
+other. Replies a worker had to queue in the outbox (the chat was at its rate limit) are
+delivered by the leader; any worker answering that chat later asks the outbox first
+(one indexed query) and queues behind them, so they cannot be overtaken. The leader (advisory lock, see storage/leader.py) runs the sender and the timers;
 every worker handles updates.
 
 Start-up calls setWebhook with the URL, the secret and ``allowed_updates`` (every worker
