@@ -23,8 +23,10 @@ should two overlap anyway, the conversation row is locked (``SELECT … FOR UPDA
 PostgreSQL) while each is handled. Within one worker a chat's updates also wait for each
 other. Replies a worker had to queue in the outbox (the chat was at its rate limit) are
 delivered by the leader; any worker answering that chat later asks the outbox first
-(one indexed query) and queues behind them, so they cannot be overtaken. The leader (advisory lock, see storage/leader.py) runs the sender and the timers;
-every worker handles updates.
+(one indexed query) and queues behind them, so they cannot be overtaken.
+
+The leader (advisory lock, see storage/leader.py) runs the sender and the timers; every
+worker handles updates.
 
 Start-up calls setWebhook with the URL, the secret and ``allowed_updates`` (every worker
 does; it is idempotent). Stopping does **not** call deleteWebhook by default: the other
