@@ -21,9 +21,15 @@ Several workers: per-chat order holds across them because a chat's updates reach
 at a time (Telegram waits for the answer to one before sending that chat's next) and,
 should two overlap anyway, the conversation row is locked (``SELECT … FOR UPDATE`` on
 PostgreSQL) while each is handled. Within one worker a chat's updates also wait for each
-other. Replies a worker had to queue in the outbox (the chat was at its rate limit) are
-delivered by the leader; any worker answering that chat later asks the outbox first
-(one indexed query) and queues behind them, so they cannot be overtaken.
+other.
+
+Replies that cannot go out now are not moved to the outbox as in polling mode (where a
+waiting reply would hold up the confirmation of everyone's updates): a webhook request
+holds up only its own chat, so a reply waits up to ``REPLY_WAIT`` for the rate limiter,
+and if that is not enough (a long 429, Telegram unreachable) the worker answers 503 and
+Telegram delivers the update again later, when the kept answer (what is still undelivered
+of it) is replayed. Nothing of a chat is ever in the outbox while its next update is
+answered directly, so no worker needs to ask the database before replying.
 
 The leader (advisory lock, see storage/leader.py) runs the sender and the timers; every
 worker handles updates.
@@ -55,6 +61,7 @@ from pydantic import ValidationError
 from bot import ops
 from bot.app import Linli
 from bot.telegram.runner import ALLOWED_UPDATES, UpdateHandler, _chat_key
+from dialogs.messages import Outgoing
 from handlers.locks import KeyedLocks
 
 log = logging.getLogger("linli.telegram")
@@ -67,6 +74,9 @@ MAX_CONNECTIONS = 40
 CONCURRENCY = 64
 # How long a stopping worker lets the updates in hand finish.
 DRAIN_TIMEOUT = 25.0
+# How long a reply may wait for the rate limiter before the update is left to Telegram's
+# redelivery (well below Telegram's patience with an unanswered webhook).
+REPLY_WAIT = 20.0
 
 
 class WebhookServer(UpdateHandler):
@@ -80,7 +90,7 @@ class WebhookServer(UpdateHandler):
         path: str,
         concurrency: int = CONCURRENCY,
     ) -> None:
-        super().__init__(app, bot, bot_username=bot_username)
+        super().__init__(app, bot, bot_username=bot_username, max_reply_wait=REPLY_WAIT)
         self.secret = secret.encode()
         self.path = path
         self._slots = asyncio.Semaphore(concurrency)
@@ -89,9 +99,15 @@ class WebhookServer(UpdateHandler):
         self._idle = asyncio.Event()
         self._idle.set()
         self.accepting = True
+        self._unanswered: set[str] = set()
 
-    def _may_have_deferred(self, chat_id: int) -> bool:
-        return True  # another worker may have deferred this chat's replies: ask the outbox
+    async def _defer(self, chat_id: int, replies: list[Outgoing], update_key: str | None) -> None:
+        """The rest of the answer cannot go out now: leave the update unanswered (503), so
+        Telegram delivers it again and the kept answer is replayed then."""
+        if update_key is None:  # nothing to replay it from: the outbox keeps it
+            await super()._defer(chat_id, replies, update_key)
+        else:
+            self._unanswered.add(update_key)
 
     def web_app(self, *, with_ops: bool) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
@@ -117,9 +133,13 @@ class WebhookServer(UpdateHandler):
         self._in_flight += 1
         self._idle.clear()
         try:
+            key = f"telegram:{update.update_id}"
             async with self._chats.hold(str(_chat_key(update))), self._slots:
                 await self.handle_update(update)
-                await self.marked(f"telegram:{update.update_id}")
+                await self.marked(key)
+            if key in self._unanswered:
+                self._unanswered.discard(key)
+                return web.Response(status=503, text="answer not delivered yet; send it again")
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:

@@ -19,8 +19,9 @@ from pydantic import SecretStr
 from bot import deeplinks
 from bot.app import Linli
 from bot.settings import Settings
+from bot.telegram import webhook
 from bot.telegram.runner import make_bot, run_telegram
-from storage import communities
+from storage import communities, updates
 from tests.conftest import STAFF_ID
 from tests.e2e.test_telegram_e2e import Client
 from tests.fakes.telegram_api import SECRET_HEADER, FakeTelegramServer, SentMessage
@@ -186,3 +187,29 @@ async def test_polling_again_after_webhook_mode(fake_telegram: FakeTelegramServe
         async with asyncio.timeout(15):
             await task
         await bot.session.close()
+
+
+@pytest.fixture
+def short_reply_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webhook, "REPLY_WAIT", 0.3)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_answer_that_cannot_go_out_is_left_to_redelivery(
+    short_reply_wait: None, hooked: Hooked
+) -> None:
+    """Telegram holds a chat back (429) for longer than a reply may wait: the worker
+    answers 503, Telegram sends the update again, and the kept answer goes out then, once."""
+    tg = hooked.tg
+    alice = tg.user(8001, "Alice", language_code="en")
+    tg.limit_chat(alice, allow=0, retry_after=1)
+    update = tg.send_text(alice, "/help")
+    async with asyncio.timeout(10):
+        while not any(a.update_id == update["update_id"] and a.status == 503 for a in tg.webhook_attempts):  # noqa: ASYNC110 -- polls the fake's record
+            await asyncio.sleep(0.02)
+    assert tg.messages_to(alice) == []
+    tg.unlimit_chat(alice)
+    await tg.wait_confirmed(update, timeout=20)
+    assert len(tg.messages_to(alice)) == 1 and "Commands:" in (tg.messages_to(alice)[0].text or "")
+    async with hooked.app.db.transaction() as session:
+        assert not await updates.replies_waiting(session, channel="telegram", chat_id=str(alice.id))
