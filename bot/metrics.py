@@ -36,7 +36,7 @@ class Metrics:
         self.updates = Counter(
             "linli_updates",
             "Updates handled, by kind (text, command, choice, location, contact, photo, "
-            "member, duplicate, ignored) and channel",
+            "unsupported, chat_moved, member, ignored) and channel",
             ["channel", "kind"],
             registry=r,
         )
