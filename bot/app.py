@@ -11,8 +11,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.metrics import Metrics, metered
 from bot.settings import Settings
 from dialogs import notify
 from dialogs.feature import Config, Env
@@ -25,11 +28,37 @@ from scheduler.delivery import Transport
 from scheduler.jobs import Jobs
 from scheduler.ratelimit import RateLimiter
 from scheduler.sender import OutboxSender
-from storage import demo, schema, stations_io, updates
+from storage import demo, outbox, schema, stations_io, updates
 from storage.engine import Database
 from storage.leader import Leadership
 
 log = logging.getLogger("linli")
+
+# Seconds the health check waits for the database before calling it down.
+HEALTH_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    database: bool
+    leading: bool
+    backlog: int | None  # outbox rows pending
+    oldest_pending: float | None  # seconds the oldest due pending row has waited
+
+    @property
+    def ok(self) -> bool:
+        return self.database
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "status": "ok" if self.ok else "unavailable",
+            "database": "ok" if self.database else "unreachable",
+            "leader": self.leading,
+            "outbox_pending": self.backlog,
+            "outbox_oldest_pending_seconds": None
+            if self.oldest_pending is None
+            else round(self.oldest_pending, 1),
+        }
 
 
 class Linli:
@@ -37,7 +66,9 @@ class Linli:
         self.settings = settings
         self.db = Database(settings.database_url)
         # Whatever a transaction queues in the outbox, the sender hears of it on commit.
-        self.db.on_outbox_commit = self.wake_sender
+        self.db.on_outbox_commit = self._outbox_committed
+        # Also told of every commit that queued outbox messages (a channel's menus).
+        self.outbox_listeners: list[Callable[[], None]] = []
         self.env = Env(
             config=Config(
                 driver_reminders=settings.driver_reminder_minutes,
@@ -52,6 +83,8 @@ class Linli:
         self.jobs = Jobs(self.db, now=self.env.now)
         self.registry.install_jobs(self.jobs, self.env)
         housekeeping.register(self.jobs, keep_sent=timedelta(days=settings.outbox_retention_days))
+        self.metrics = Metrics()
+        self.metrics.wrap_runners(self.jobs.runners)
         self.handler = Handler(
             self.db,
             self.registry,
@@ -61,7 +94,7 @@ class Linli:
         )
         # One limiter for the outbox sender and a channel's direct replies, so that
         # together they stay within the platform's limits (in this process).
-        self.limiter = RateLimiter(time.monotonic)
+        self.limiter = RateLimiter(time.monotonic, global_per_second=settings.telegram_rate)
         self.sender: OutboxSender | None = None
         self._sender_task: asyncio.Task[None] | None = None
         self.leadership = Leadership(self.db)
@@ -97,7 +130,7 @@ class Linli:
             return True
         if not await self.leadership.try_acquire():
             return False
-        self.sender = OutboxSender(self.db, self._transports, limiter=self.limiter)
+        self.sender = OutboxSender(self.db, metered(self.metrics, self._transports), limiter=self.limiter)
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
         await self.jobs.rebuild()
         self.jobs.start()
@@ -161,6 +194,34 @@ class Linli:
                 )
             if answered is not None:
                 await updates.forget_replies_for(session, [answered])
+
+    async def health(self) -> Health:
+        """For /healthz and /metrics: is the database there, do we lead, how far behind
+        is the outbox (rows for the channels this process runs)."""
+        now = self.env.now()
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT), self.db.transaction() as session:
+                found = await outbox.backlog(session, now=now, channels=list(self._transports) or None)
+        except Exception as e:  # the database is down, or too slow to count as up
+            log.warning("health check: the database did not answer: %s", e or type(e).__name__)
+            health = Health(database=False, leading=self.leads.is_set(), backlog=None, oldest_pending=None)
+        else:
+            age = None if found.oldest_due is None else max(0.0, (now - found.oldest_due).total_seconds())
+            health = Health(
+                database=True, leading=self.leads.is_set(), backlog=found.pending, oldest_pending=age
+            )
+        m = self.metrics
+        m.database_up.set(1 if health.database else 0)
+        m.leader.set(1 if health.leading else 0)
+        if health.backlog is not None:
+            m.backlog.set(health.backlog)
+            m.oldest_pending.set(health.oldest_pending or 0.0)
+        return health
+
+    def _outbox_committed(self) -> None:
+        self.wake_sender()
+        for listener in self.outbox_listeners:
+            listener()
 
     def wake_sender(self) -> None:
         if self.sender is not None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import sys
 from collections.abc import Sequence
 
+from bot import logs
 from bot.settings import Settings
 
 
@@ -15,7 +16,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linli", description="Linli (邻里) neighbourhood chatbot")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("run", help="Telegram long polling if LINLI_TELEGRAM_TOKEN is set, else the terminal chat")
+    sub.add_parser(
+        "run",
+        help="Telegram (webhook if LINLI_WEBHOOK_URL is set, else long polling) if "
+        "LINLI_TELEGRAM_TOKEN is set, else the terminal chat",
+    )
 
     chat = sub.add_parser("chat", help="the terminal chat; act as any person")
     chat.add_argument(
@@ -57,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     unscope = admin_sub.add_parser("unscope", help="take a community's notices away from a staff member")
     unscope.add_argument("user")
     unscope.add_argument("community", help="community name, or 'all'")
+    poster = admin_sub.add_parser(
+        "poster", help="a community poster's deep link (t.me/<bot>?start=...) and its QR code"
+    )
+    poster.add_argument("community", help="community name (or its Linli id)")
+    poster.add_argument("-o", "--output", help="QR code PNG to write (default: poster-<community id>.png)")
+    poster.add_argument("--bot", help="the bot's username (default: asked from Telegram with getMe)")
     users = admin_sub.add_parser("users", help="list people (optionally matching a query)")
     users.add_argument("query", nargs="?", default="")
 
@@ -71,14 +82,23 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    level = settings.log_level
+    if _is_terminal_chat(args, settings) and "LINLI_LOG_LEVEL" not in os.environ:
+        # The chat shares the terminal with the logs: only problems, unless asked.
+        level = "WARNING"
+    logs.setup(level, settings.log_format)
     from bot import commands
 
-    return asyncio.run(commands.dispatch(args, settings))
+    try:
+        return asyncio.run(commands.dispatch(args, settings))
+    except KeyboardInterrupt:
+        # Ctrl-C: everything is saved as it goes; a traceback would only alarm.
+        print(file=sys.stderr)
+        return 130
+
+
+def _is_terminal_chat(args: argparse.Namespace, settings: Settings) -> bool:
+    return args.command == "chat" or (args.command == "run" and settings.telegram_token is None)
 
 
 if __name__ == "__main__":

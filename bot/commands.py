@@ -42,6 +42,8 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 await demo.load(session)
             print("demo data loaded")
             return 0
+        if args.command == "admin" and args.admin_command == "poster":
+            return await _poster(db, args, settings)
         if args.command == "admin":
             return await _admin(db, args, frozenset(settings.admin_ids))
         if args.command == "legal":
@@ -74,10 +76,6 @@ async def _run_wechat(settings: Settings) -> int:
 
 async def _chat(settings: Settings, *, person: str, language: str | None) -> int:
     from bot.terminal import run_terminal
-
-    if "LINLI_LOG_LEVEL" not in os.environ:
-        # The chat shares the terminal with the logs: only problems, unless asked.
-        logging.getLogger().setLevel(logging.WARNING)
 
     await run_terminal(Linli(settings), person=person, language=language)
     return 0
@@ -141,6 +139,65 @@ async def _admin(db: Database, args: argparse.Namespace, settings_admins: frozen
         if args.admin_command == "revoke" and role is Role.STAFF and user.external_id in settings_admins:
             print("note: listed in LINLI_ADMINS, but this revocation is recorded and wins")
         return 0
+
+
+async def _poster(db: Database, args: argparse.Namespace, settings: Settings) -> int:
+    """A community poster: the signed deep link that preselects the community during
+    onboarding, as text and as a QR code PNG, and the link that adds the bot to a group."""
+    import segno
+
+    from bot import deeplinks
+
+    await schema.upgrade(db)
+    async with db.transaction() as session:
+        if args.community.isdigit():
+            found = await communities.get_community(session, int(args.community))
+            matches = [found] if found is not None else []
+        else:
+            everyone = await communities.list_communities(session)
+            matches = [
+                c for c in everyone if c.name == args.community
+            ] or await communities.search_communities(session, args.community)
+    if len(matches) != 1:
+        names = "、".join(c.name for c in matches) or "none"
+        print(f"{len(matches)} communities match {args.community!r} ({names}); give the exact name or the id")
+        return 1
+    community = matches[0]
+    try:
+        key = deeplinks.link_key(settings)
+    except ValueError as e:
+        print(e)
+        return 1
+    username = args.bot or await _bot_username(settings)
+    if username is None:
+        print("cannot ask Telegram for the bot's username: pass --bot USERNAME")
+        return 1
+    link = deeplinks.start_link(username.lstrip("@"), deeplinks.community_payload(key, community.id))
+    path = Path(args.output or f"poster-{community.id}.png")
+    qr = segno.make(link, error="m")  # medium error correction: survives a scuffed print
+    await asyncio.to_thread(qr.save, str(path), kind="png", scale=12, border=4)
+    print(f"{community.name}: {link}")
+    print(f"QR code: {path}")
+    print(f"add the bot to a driver group: {deeplinks.startgroup_link(username.lstrip('@'))}")
+    if settings.link_secret is None:
+        print("note: signed with a key derived from the bot token; set LINLI_LINK_SECRET and keep it")
+    return 0
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    if settings.telegram_token is None:
+        return None
+    from bot.telegram.runner import make_bot
+
+    bot = make_bot(settings)
+    try:
+        me = await bot.me()
+    except Exception as e:  # offline, wrong token: the operator can pass --bot
+        logging.getLogger("linli").warning("getMe failed: %s", e)
+        return None
+    finally:
+        await bot.session.close()
+    return me.username
 
 
 async def _legal_import(db: Database, args: argparse.Namespace) -> int:

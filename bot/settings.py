@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///linli.db"
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:port`` for IPv6) → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"expected host:port, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 -- a server's listen address
 
 
 class Settings(BaseSettings):
@@ -20,6 +32,8 @@ class Settings(BaseSettings):
     # Load the demo communities and people into an empty database at start-up.
     demo_data: bool = True
     log_level: str = "INFO"
+    # "text" (default, for people reading a terminal) or "json" (one JSON object a line).
+    log_format: Literal["text", "json"] = "text"
     # Long-poll timeout for getUpdates, seconds.
     polling_timeout: int = 30
     # Days delivered outbox messages are kept (for delivery reports) before they are pruned.
@@ -61,10 +75,65 @@ class Settings(BaseSettings):
     # at most 3, when the outbox housekeeping gives up any message still pending.
     wechat_keep_days: int = Field(default=3, ge=1, le=3)
 
-    @field_validator("telegram_token", "wechat_app_secret", "wechat_token", "wechat_aes_key", mode="before")
+    # Messages per second this process may send overall (Telegram allows about 30 per
+    # bot; each process counts its own, so with N workers set 30/N to stay within it).
+    telegram_rate: float = Field(default=30.0, gt=0)
+    # Webhook mode: the public HTTPS URL Telegram posts updates to (behind the load
+    # balancer), e.g. https://linli.example.org/telegram. Unset: long polling.
+    webhook_url: str | None = None
+    # Where this worker's webhook server listens, host:port (the load balancer's target).
+    webhook_listen: str = "0.0.0.0:8080"
+    # Sent by Telegram in X-Telegram-Bot-Api-Secret-Token; 1-256 of A-Z a-z 0-9 _ -.
+    webhook_secret: SecretStr | None = None
+    # On a clean stop, also deleteWebhook (only for the last worker of a deployment).
+    webhook_delete_on_stop: bool = False
+    # /healthz and /metrics, host:port; unset: not served (in webhook mode they are then
+    # served on the webhook listener).
+    ops_listen: str | None = None
+    # Key that signs poster deep links (t.me/<bot>?start=...); keep it: a new one voids
+    # printed posters. Unset: derived from the bot token.
+    link_secret: SecretStr | None = None
+
+    @field_validator(
+        "telegram_token",
+        "wechat_app_secret",
+        "wechat_token",
+        "wechat_aes_key",
+        "webhook_secret",
+        "link_secret",
+        mode="before",
+    )
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @field_validator("webhook_url", "ops_listen", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SECRET_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("LINLI_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("webhook_listen", "ops_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url is not None:
+            if not self.webhook_url.startswith(("https://", "http://")):
+                raise ValueError("LINLI_WEBHOOK_URL must be an https:// URL")
+            if self.webhook_secret is None:
+                raise ValueError("webhook mode needs LINLI_WEBHOOK_SECRET (checked on every update)")
+        return self
 
     @field_validator("admins")
     @classmethod

@@ -395,3 +395,28 @@ async def move_chat(session: AsyncSession, *, channel: str, old_chat_id: str, ne
         )
         .values(chat_id=new_chat_id),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    pending: int  # rows waiting, due or not
+    oldest_due: datetime | None  # the earliest ``not_before`` among pending rows already due
+
+
+async def backlog(
+    session: AsyncSession, *, now: datetime, channels: Collection[str] | None = None
+) -> Backlog:
+    """How much the sender has still to do, for health checks and metrics.
+
+    ``channels``: only rows for these channels (those this deployment can deliver;
+    rows for a channel nobody runs would otherwise look like a stuck sender).
+    """
+    where = [col(OutboxMessage.status) == "pending"]
+    if channels is not None:
+        where.append(col(OutboxMessage.channel).in_(list(channels)))
+    due = func.min(col(OutboxMessage.not_before)).filter(col(OutboxMessage.not_before) <= now)
+    row = (await session.execute(select(func.count(), due).where(*where))).one()
+    oldest = row[1]
+    if oldest is not None and oldest.tzinfo is None:  # SQLite hands back naive UTC
+        oldest = oldest.replace(tzinfo=now.tzinfo)
+    return Backlog(pending=int(row[0]), oldest_due=oldest)

@@ -119,3 +119,14 @@ async def forget_replies_mentioning(session: AsyncSession, needles: Sequence[str
             )
             .values(replies=None)
         )
+
+
+async def keep_replies(session: AsyncSession, key: str, remaining: Sequence[dict[str, Any]]) -> None:
+    """Some of an update's replies went out: keep only those still to deliver, so a
+    redelivery of the update (after a crash) replays the rest, not what was sent."""
+    raw = json.dumps(list(remaining), ensure_ascii=False) if remaining else None
+    await session.execute(
+        update(ProcessedUpdate)
+        .where(col(ProcessedUpdate.key) == key, col(ProcessedUpdate.replies).is_not(None))
+        .values(replies=raw)
+    )

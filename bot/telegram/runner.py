@@ -23,8 +23,10 @@ import contextlib
 import logging
 import re
 import signal
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from aiogram import Bot
@@ -41,26 +43,25 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.types import (
-    BotCommand,
-    BotCommandScopeChat,
     CallbackQuery,
     ChatMemberUpdated,
     Message,
     Update,
 )
+from aiohttp import web
 
+from bot import deeplinks, ops
 from bot.app import Linli
 from bot.settings import Settings
 from bot.telegram import CHANNEL, render
 from bot.telegram.convert import sender_of, to_incoming
+from bot.telegram.menus import Menus, describe_bot
 from bot.telegram.photos import TelegramPhotos
 from bot.telegram.transport import TelegramTransport
-from dialogs.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from dialogs.messages import ChatKind, Incoming, Kind, Outgoing
 from scheduler.delivery import Transport
 from scheduler.ratelimit import limiter_key
 from storage import updates, users
-from storage.data import Role
 
 log = logging.getLogger("linli.telegram")
 
@@ -110,7 +111,9 @@ def make_bot(settings: Settings) -> Bot:
 
 
 async def run_telegram(app: Linli, *, bot: Bot | None = None, stop: asyncio.Event | None = None) -> None:
-    """Run Linli on Telegram until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None).
+    """Run Linli on Telegram until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None):
+    by webhook when ``LINLI_WEBHOOK_URL`` is set, else by long polling; /healthz and
+    /metrics on ``LINLI_OPS_LISTEN`` when set.
 
     A bot passed in stays open for its owner; one made here is closed at the end.
     """
@@ -120,23 +123,47 @@ async def run_telegram(app: Linli, *, bot: Bot | None = None, stop: asyncio.Even
     if stop is None:
         stop = asyncio.Event()
         remove_signal_handlers = _install_signal_handlers(stop)
+    ops_runner: web.AppRunner | None = None
+    background: list[asyncio.Task[None]] = []
     try:
         await app.prepare()
+        if app.settings.ops_listen is not None:
+            ops_runner = await ops.serve_ops(app, app.settings.ops_listen)
         me = await _until_ok(stop, bot.me, "getMe")
         if me is None:
             return  # stopped before Telegram ever answered
-        log.info("telegram: bot @%s (id %s) starting", me.username, me.id)
-        await register_commands(app, bot)
+        webhook = app.settings.webhook_url is not None
+        log.info(
+            "telegram: bot @%s (id %s) starting (%s)", me.username, me.id, "webhook" if webhook else "polling"
+        )
+        await describe_bot(bot)
+        menus = Menus(app, bot)
+        await menus.publish()
+        app.outbox_listeners.append(menus.wake)
         # Features fetch photos people sent through this, never through the Bot API.
         app.env.photos.register(CHANNEL, TelegramPhotos(bot).fetch)
         transports: dict[str, Transport] = {CHANNEL: TelegramTransport(bot)}
         await app.start(transports)
-        poller = Poller(app, bot, stop, bot_username=me.username)
-        await poller.run()
+        background.append(asyncio.create_task(menus.follow(stop), name="telegram-menus"))
+        if webhook:
+            from bot.telegram.webhook import run_webhook
+
+            await run_webhook(app, bot, stop, bot_username=me.username)
+        else:
+            # getUpdates is refused while a webhook is set: switching modes just works.
+            await _until_ok(stop, lambda: bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
+            poller = Poller(app, bot, stop, bot_username=me.username)
+            await poller.run()
     finally:
+        for task in background:
+            task.cancel()
+        if background:
+            await asyncio.wait(background)
         if remove_signal_handlers is not None:
             remove_signal_handlers()
         await app.stop()
+        if ops_runner is not None:
+            await ops_runner.cleanup()
         if own_bot:
             await bot.session.close()
         log.info("telegram: stopped")
@@ -192,50 +219,6 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-# -- command menus -------------------------------------------------------------------------
-
-
-def _menu(app: Linli, roles: frozenset[Role], lang: str) -> list[BotCommand]:
-    return [
-        BotCommand(command=name, description=t(lang, key)[:256])
-        for name, key in app.registry.menu_commands(roles)
-        if _COMMAND_NAME.match(name)
-    ][:100]
-
-
-async def register_commands(app: Linli, bot: Bot) -> None:
-    """setMyCommands: the resident menu for everyone (Chinese by default, English for
-    English clients), and each staff member's own menu in their language."""
-    resident = frozenset({Role.RESIDENT})
-    menus: list[tuple[str, list[BotCommand], BotCommandScopeChat | None, str | None]] = [
-        ("default", _menu(app, resident, DEFAULT_LANGUAGE), None, None),
-        *((lang, _menu(app, resident, lang), None, lang) for lang in LANGUAGES),
-    ]
-    for chat_id, roles, lang in await _staff(app):
-        menu = _menu(app, roles | {Role.STAFF}, lang)
-        menus.append((f"staff {chat_id}", menu, BotCommandScopeChat(chat_id=chat_id), None))
-    for what, commands, scope, language in menus:
-        try:
-            await bot.set_my_commands(commands, scope=scope, language_code=language)
-        except TelegramAPIError as e:
-            # A menu is a convenience: an admin who never opened the chat ("chat not
-            # found") or a network blip must not keep Linli from starting.
-            log.warning("telegram: setMyCommands (%s) failed: %s", what, e)
-
-
-async def _staff(app: Linli) -> list[tuple[int, frozenset[Role], str]]:
-    """(chat id, roles, language) of every staff member on Telegram: LINLI_ADMINS and
-    everyone holding the staff role in the database."""
-    found: dict[str, tuple[int, frozenset[Role], str]] = {}
-    async with app.db.transaction() as session:
-        for user in await users.users_with_role(session, Role.STAFF):
-            if user.channel == CHANNEL and not user.blocked and user.chat_id.lstrip("-").isdigit():
-                found[user.external_id] = (int(user.chat_id), user.roles, user.language)
-    for admin in app.settings.admin_ids:
-        found.setdefault(admin, (int(admin), frozenset(), DEFAULT_LANGUAGE))
-    return list(found.values())
-
-
 # -- polling -------------------------------------------------------------------------------
 
 
@@ -243,7 +226,311 @@ class _Defer(Exception):
     """A direct reply would wait longer than allowed: it goes to the outbox instead."""
 
 
-class Poller:
+class UpdateHandler:
+    """Handles one Telegram update at a time, for the poller and the webhook alike:
+    convert, hand to the channel-neutral handler, answer the button, send the replies
+    within the rate limits (or defer them to the outbox), mark the update answered.
+
+    ``handle_update`` never raises. Metrics: updates by kind, handling latency, replies
+    by outcome and 429s met.
+    """
+
+    def __init__(
+        self,
+        app: Linli,
+        bot: Bot,
+        *,
+        bot_username: str | None,
+        max_reply_wait: float = MAX_REPLY_WAIT,
+    ) -> None:
+        self.app = app
+        self.bot = bot
+        self.bot_username = bot_username
+        self.max_reply_wait = max_reply_wait
+        self.limiter = app.limiter
+        self.metrics = app.metrics
+        self.link_key = deeplinks.link_key(app.settings)
+        # Chats whose replies went to the outbox: later ones follow them there, in order,
+        # until the outbox holds none for that chat.
+        self._deferred_chats: set[int] = set()
+        self._answered: list[str] = []
+        self._marks: dict[str, asyncio.Future[None]] = {}
+        self._flush: asyncio.Task[None] | None = None
+
+    def _flooding(self, chat_id: int) -> bool:
+        """Whether this chat writes faster than it is answered (see ``_turn``)."""
+        return False
+
+    def _may_have_deferred(self, chat_id: int) -> bool:
+        """Whether replies to this chat may be waiting in the outbox, so that new ones
+        must follow them there. One process knows what it deferred; with several
+        (webhook workers) another may have, so the webhook asks the database each time."""
+        return chat_id in self._deferred_chats
+
+    async def marked(self, update_key: str) -> None:
+        """Until the update's "answered" mark, if one was made, is written (the webhook
+        answers Telegram only then, so a redelivery of it replays nothing)."""
+        waiter = self._marks.get(update_key)
+        if waiter is not None:
+            await asyncio.shield(waiter)
+
+    def _mark_answered(self, update_key: str) -> None:
+        """The update's answer was delivered: a redelivery must not send it again.
+
+        Written right after the replies went out, long before the offset is confirmed;
+        marks are batched into one transaction while the previous one commits.
+        """
+        self._answered.append(update_key)
+        self._marks.setdefault(update_key, asyncio.get_running_loop().create_future())
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.create_task(self._flush_answered(), name="telegram-answered")
+
+    async def _flush_answered(self) -> None:
+        while self._answered:
+            keys, self._answered = self._answered, []
+            try:
+                await self.app.handler.answered(keys)
+            finally:
+                for key in keys:
+                    waiter = self._marks.pop(key, None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
+
+    async def handle_update(self, update: Update) -> None:
+        """Handle one update; never raises, so one bad update cannot stall the rest."""
+        started = time.perf_counter()
+        kind = "ignored"
+        try:
+            if update.my_chat_member is not None:
+                kind = "member"
+                await self._member_changed(update.update_id, update.my_chat_member)
+                return
+            query = update.callback_query
+            incoming = to_incoming(update, bot_username=self.bot_username)
+            if incoming is None:
+                if query is not None:
+                    await self._answer(query)
+                return
+            kind = incoming.kind.value
+            if incoming.kind is Kind.COMMAND and incoming.command == "start":
+                # A poster's deep link: the dialogs see only what was verified here.
+                incoming = replace(incoming, text=deeplinks.start_text(self.link_key, incoming.text))
+            replies: list[Outgoing] = []
+            try:
+                replies = await self.app.handler.handle(incoming)
+            finally:
+                if query is not None:
+                    # A toast answers the person who pressed, and only them: in a
+                    # group, "already taken" must not become a message to everyone.
+                    await self._answer(query, next((r.text for r in replies if r.toast), None))
+            if query is not None:
+                replies = [r for r in replies if not r.toast]
+            chat_id = int(incoming.chat_id)
+            if (
+                query is not None
+                and incoming.chat_kind is ChatKind.PRIVATE
+                # No replies: a redelivered press (handled before). Its message may
+                # have been edited since; marking it from the stale copy would undo that.
+                and replies
+                and not any(r.edit_ref == incoming.message_ref for r in replies)
+            ):
+                await self._mark_pressed(query)
+            await self._reply(chat_id, replies, incoming.update_key)
+        except Exception:
+            self.metrics.update_errors.labels(CHANNEL).inc()
+            log.exception("telegram: update %s failed", update.update_id)
+        finally:
+            self.metrics.updates.labels(CHANNEL, kind).inc()
+            self.metrics.latency.labels(CHANNEL).observe(time.perf_counter() - started)
+
+    async def _removed_from_group(self, update_id: int, event: ChatMemberUpdated) -> None:
+        member = event.new_chat_member
+        cannot_post = member.status == "restricted" and not getattr(member, "can_send_messages", True)
+        if member.status not in ("left", "kicked") and not cannot_post:
+            return
+        incoming = Incoming(
+            channel=CHANNEL,
+            sender=sender_of(event.from_user),
+            chat_id=str(event.chat.id),
+            chat_kind=ChatKind.GROUP,
+            kind=Kind.BOT_REMOVED,
+            update_id=str(update_id),
+            text=member.status,
+        )
+        await self.app.handler.handle(incoming)  # nothing can be said in that group any more
+
+    async def _answer(self, query: CallbackQuery, toast: str | None = None) -> None:
+        # Stops the button's spinner. A redelivered query is too old to answer: fine.
+        try:
+            await self.bot.answer_callback_query(
+                query.id, text=toast[:200] if toast else None, show_alert=bool(toast)
+            )
+        except TelegramAPIError as e:
+            log.debug("telegram: answerCallbackQuery %s: %s", query.id, e)
+
+    async def _mark_pressed(self, query: CallbackQuery) -> None:
+        """Drop the pressed message's buttons and note the choice under it, so old
+        buttons vanish and the person sees what they chose."""
+        message = query.message
+        if not isinstance(message, Message) or message.reply_markup is None:
+            return
+        label = next(
+            (
+                button.text
+                for row in message.reply_markup.inline_keyboard
+                for button in row
+                if button.callback_data == query.data
+            ),
+            None,
+        )
+        if label is None:
+            return  # data that was never on this message (forged): leave it alone
+        suffix = f"\n\n✓ {label}"
+        where: dict[str, Any] = {"chat_id": message.chat.id, "message_id": message.message_id}
+        try:
+            if message.text is not None and len(message.text) + len(suffix) <= render.MAX_TEXT:
+                await self.bot.edit_message_text(text=message.text + suffix, **where)
+            elif message.caption is not None and len(message.caption) + len(suffix) <= render.MAX_CAPTION:
+                await self.bot.edit_message_caption(caption=message.caption + suffix, **where)
+            else:
+                await self.bot.edit_message_reply_markup(**where)
+        except TelegramAPIError as e:
+            # "not modified" on a redelivered press, or a message too old to edit.
+            log.debug("telegram: marking %s as pressed: %s", message.message_id, e)
+
+    async def _reply(self, chat_id: int, replies: list[Outgoing], update_key: str | None = None) -> None:
+        """Send the replies now, or put them in the outbox when this chat would have to wait.
+
+        Once delivered (or in the outbox), the update is marked answered, so a redelivery
+        after a crash sends nothing; the outbox enqueue clears the copy in its own
+        transaction. With several replies, each one delivered shortens the kept copy to
+        those still to go (one small write), so a crash between two replies replays only
+        the rest. What stays open is the moment between Telegram accepting a reply and
+        that write committing: a crash exactly then repeats that one reply.
+        """
+        if not replies:
+            return
+        if self._may_have_deferred(chat_id) and not await self._outbox_clear(chat_id):
+            await self._defer(chat_id, replies, update_key)
+            return
+        for index, reply in enumerate(replies):
+            try:
+                if not await self._send_reply(chat_id, reply):
+                    break  # the chat is gone: nothing left to deliver
+                if update_key is not None and index + 1 < len(replies):
+                    await self._sent_part(update_key, replies[index + 1 :])
+            except (_Defer, TelegramRetryAfter, TelegramNetworkError, TelegramServerError) as e:
+                self.metrics.replies.labels(CHANNEL, "deferred").inc(len(replies) - index)
+                # The chat must wait, or Telegram is struggling: the rest goes through the
+                # outbox, which keeps retrying at the right pace, and the chat's later
+                # replies follow it there so they stay in order.
+                log.info("telegram: reply to %s deferred to the outbox: %s", chat_id, e or "rate limit")
+                await self._defer(chat_id, replies[index:], update_key)
+                return
+        if update_key is not None:
+            self._mark_answered(update_key)
+
+    async def _sent_part(self, update_key: str, rest: list[Outgoing]) -> None:
+        """One of several replies went out: a crash now must replay only the rest."""
+        try:
+            async with self.app.db.transaction() as session:
+                await updates.keep_replies(session, update_key, [r.to_dict() for r in rest])
+        except Exception:  # only a repeat of this one reply after a crash is at stake
+            log.exception("telegram: could not record a partly delivered answer")
+
+    async def _defer(self, chat_id: int, replies: list[Outgoing], update_key: str | None) -> None:
+        self._deferred_chats.add(chat_id)
+        await self.app.defer_replies(
+            CHANNEL, str(chat_id), replies, answered=update_key, is_group=chat_id < 0
+        )
+
+    async def _outbox_clear(self, chat_id: int) -> bool:
+        """True (and the chat is direct again) once the outbox holds no reply for it."""
+        async with self.app.db.transaction() as session:
+            waiting = await updates.replies_waiting(session, channel=CHANNEL, chat_id=str(chat_id))
+        if not waiting:
+            self._deferred_chats.discard(chat_id)
+        return not waiting
+
+    async def _turn(self, chat_id: int, deadline: float) -> None:
+        """Wait until the rate limiter lets a message to this chat go, and count it;
+        _Defer if that would be after ``deadline``.
+
+        The outbox sender shares the limiter, so both stay within the overall limit and
+        the outbox spaces its messages after direct replies. The chat's own window
+        (1/s, short bursts) holds back a chat with ``FLOOD_BACKLOG`` or more updates
+        queued behind this one, a person writing faster than they are answered; a
+        person who waits for each answer is answered at once, at their own pace (a
+        quick tap while the last answer is still going out is not a flood). A 429
+        hold applies to both.
+        """
+        key, is_group = limiter_key(CHANNEL, str(chat_id)), chat_id < 0
+        loop = asyncio.get_running_loop()
+        while True:
+            backlog = self._flooding(chat_id)
+            delay = self.limiter.delay_for(key, is_group, chat_window=backlog)
+            if delay <= 0:
+                break
+            if loop.time() + delay > deadline:
+                raise _Defer(f"the chat may get its next message in {delay:.1f}s")
+            await asyncio.sleep(delay)
+        self.limiter.record(key, is_group)
+
+    async def _send_reply(self, chat_id: int, reply: Outgoing) -> bool:
+        """Send one reply within ``max_reply_wait``; False when the chat is gone."""
+        deadline = asyncio.get_running_loop().time() + self.max_reply_wait
+        for attempt in (1, 2, 3):
+            await self._turn(chat_id, deadline)
+            try:
+                await render.send_one(self.bot, chat_id, reply)
+                self.metrics.replies.labels(CHANNEL, "sent").inc()
+                return True
+            except TelegramForbiddenError as e:
+                self.metrics.replies.labels(CHANNEL, "blocked").inc()
+                log.info("telegram: chat %s is gone (%s); replies dropped", chat_id, e)
+                return False
+            except TelegramRetryAfter as e:
+                self.metrics.rate_limited.labels(CHANNEL, "reply").inc()
+                # Held in the limiter: the next _turn waits it out or defers.
+                self.limiter.penalise(limiter_key(CHANNEL, str(chat_id)), e.retry_after)
+                if attempt == 3:
+                    raise
+            except (TelegramNetworkError, TelegramServerError):
+                if attempt == 3:
+                    raise
+                await asyncio.sleep(attempt)
+            except TelegramBadRequest as e:
+                self.metrics.replies.labels(CHANNEL, "failed").inc()
+                log.error("telegram: reply to %s refused: %s", chat_id, e)
+                return True
+        return True
+
+    async def _member_changed(self, update_id: int, event: ChatMemberUpdated) -> None:
+        """The person blocked (kicked) or unblocked the bot in their private chat; or, in a
+        group, Linli was removed or lost the right to post (features hear of it)."""
+        if event.chat.type != "private":
+            await self._removed_from_group(update_id, event)
+            return
+        status = event.new_chat_member.status
+        if status not in ("kicked", "member"):
+            return
+        external_id = str(event.from_user.id)
+        async with self.app.db.transaction() as session:
+            if not await updates.claim(session, f"{CHANNEL}:{update_id}"):
+                return
+            user = await users.find_by_external(session, channel=CHANNEL, external_id=external_id)
+            if user is None:
+                return  # a stranger is nobody to mark
+            user_id = user.id
+            await users.mark_blocked(session, user_id, blocked=status == "kicked")
+        log.info(
+            "telegram: user %s %s the bot",
+            user_id,
+            "blocked" if status == "kicked" else "unblocked",
+        )
+
+
+class Poller(UpdateHandler):
     """The getUpdates loop, feeding one queue per chat.
 
     Each chat's updates are handled strictly in order, by one worker per chat; different
@@ -267,25 +554,20 @@ class Poller:
         concurrency: int = CHAT_CONCURRENCY,
         max_reply_wait: float = MAX_REPLY_WAIT,
     ) -> None:
-        self.app = app
-        self.bot = bot
+        super().__init__(app, bot, bot_username=bot_username, max_reply_wait=max_reply_wait)
         self.stop = stop
-        self.bot_username = bot_username
         self.concurrency = concurrency
-        self.max_reply_wait = max_reply_wait
         self.timeout = app.settings.polling_timeout
-        self.limiter = app.limiter
         self._slots = asyncio.Semaphore(concurrency)
         self._queues: dict[int | str, deque[Update]] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._pending: set[int] = set()  # fetched, not yet handled
         self._next: int | None = None  # one above the highest update fetched
         self._progress = asyncio.Event()
-        # Chats whose replies went to the outbox: later ones follow them there, in order,
-        # until the outbox holds none for that chat.
-        self._deferred_chats: set[int] = set()
-        self._answered: list[str] = []
-        self._flush: asyncio.Task[None] | None = None
+
+    def _flooding(self, chat_id: int) -> bool:
+        queue = self._queues.get(chat_id)
+        return queue is not None and len(queue) > FLOOD_BACKLOG
 
     # The offset to send: everything below it was handled.
     def watermark(self) -> int | None:
@@ -438,227 +720,6 @@ class Poller:
         self.feed(batch)
         while self._workers:
             await asyncio.wait(set(self._workers))
-
-    def _mark_answered(self, update_key: str) -> None:
-        """The update's answer was delivered: a redelivery must not send it again.
-
-        Written right after the replies went out, long before the offset is confirmed;
-        marks are batched into one transaction while the previous one commits.
-        """
-        self._answered.append(update_key)
-        if self._flush is None or self._flush.done():
-            self._flush = asyncio.create_task(self._flush_answered(), name="telegram-answered")
-
-    async def _flush_answered(self) -> None:
-        while self._answered:
-            keys, self._answered = self._answered, []
-            await self.app.handler.answered(keys)
-
-    async def handle_update(self, update: Update) -> None:
-        """Handle one update; never raises, so one bad update cannot stall the rest."""
-        try:
-            if update.my_chat_member is not None:
-                await self._member_changed(update.update_id, update.my_chat_member)
-                return
-            query = update.callback_query
-            incoming = to_incoming(update, bot_username=self.bot_username)
-            if incoming is None:
-                if query is not None:
-                    await self._answer(query)
-                return
-            replies: list[Outgoing] = []
-            try:
-                replies = await self.app.handler.handle(incoming)
-            finally:
-                if query is not None:
-                    # A toast answers the person who pressed, and only them: in a
-                    # group, "already taken" must not become a message to everyone.
-                    await self._answer(query, next((r.text for r in replies if r.toast), None))
-            if query is not None:
-                replies = [r for r in replies if not r.toast]
-            chat_id = int(incoming.chat_id)
-            if (
-                query is not None
-                and incoming.chat_kind is ChatKind.PRIVATE
-                # No replies: a redelivered press (handled before). Its message may
-                # have been edited since; marking it from the stale copy would undo that.
-                and replies
-                and not any(r.edit_ref == incoming.message_ref for r in replies)
-            ):
-                await self._mark_pressed(query)
-            await self._reply(chat_id, replies, incoming.update_key)
-        except Exception:
-            log.exception("telegram: update %s failed", update.update_id)
-
-    async def _removed_from_group(self, update_id: int, event: ChatMemberUpdated) -> None:
-        member = event.new_chat_member
-        cannot_post = member.status == "restricted" and not getattr(member, "can_send_messages", True)
-        if member.status not in ("left", "kicked") and not cannot_post:
-            return
-        incoming = Incoming(
-            channel=CHANNEL,
-            sender=sender_of(event.from_user),
-            chat_id=str(event.chat.id),
-            chat_kind=ChatKind.GROUP,
-            kind=Kind.BOT_REMOVED,
-            update_id=str(update_id),
-            text=member.status,
-        )
-        await self.app.handler.handle(incoming)  # nothing can be said in that group any more
-
-    async def _answer(self, query: CallbackQuery, toast: str | None = None) -> None:
-        # Stops the button's spinner. A redelivered query is too old to answer: fine.
-        try:
-            await self.bot.answer_callback_query(
-                query.id, text=toast[:200] if toast else None, show_alert=bool(toast)
-            )
-        except TelegramAPIError as e:
-            log.debug("telegram: answerCallbackQuery %s: %s", query.id, e)
-
-    async def _mark_pressed(self, query: CallbackQuery) -> None:
-        """Drop the pressed message's buttons and note the choice under it, so old
-        buttons vanish and the person sees what they chose."""
-        message = query.message
-        if not isinstance(message, Message) or message.reply_markup is None:
-            return
-        label = next(
-            (
-                button.text
-                for row in message.reply_markup.inline_keyboard
-                for button in row
-                if button.callback_data == query.data
-            ),
-            None,
-        )
-        if label is None:
-            return  # data that was never on this message (forged): leave it alone
-        suffix = f"\n\n✓ {label}"
-        where: dict[str, Any] = {"chat_id": message.chat.id, "message_id": message.message_id}
-        try:
-            if message.text is not None and len(message.text) + len(suffix) <= render.MAX_TEXT:
-                await self.bot.edit_message_text(text=message.text + suffix, **where)
-            elif message.caption is not None and len(message.caption) + len(suffix) <= render.MAX_CAPTION:
-                await self.bot.edit_message_caption(caption=message.caption + suffix, **where)
-            else:
-                await self.bot.edit_message_reply_markup(**where)
-        except TelegramAPIError as e:
-            # "not modified" on a redelivered press, or a message too old to edit.
-            log.debug("telegram: marking %s as pressed: %s", message.message_id, e)
-
-    async def _reply(self, chat_id: int, replies: list[Outgoing], update_key: str | None = None) -> None:
-        """Send the replies now, or put them in the outbox when this chat would have to wait.
-
-        Once delivered (or in the outbox), the update is marked answered, so a redelivery
-        after a crash sends nothing; the outbox enqueue clears the copy in its own
-        transaction. What stays open is the moment between Telegram accepting a reply
-        and the mark committing: a crash exactly then repeats that update's replies.
-        """
-        if not replies:
-            return
-        if chat_id in self._deferred_chats and not await self._outbox_clear(chat_id):
-            await self._defer(chat_id, replies, update_key)
-            return
-        for index, reply in enumerate(replies):
-            try:
-                if not await self._send_reply(chat_id, reply):
-                    break  # the chat is gone: nothing left to deliver
-            except (_Defer, TelegramRetryAfter, TelegramNetworkError, TelegramServerError) as e:
-                # The chat must wait, or Telegram is struggling: the rest goes through the
-                # outbox, which keeps retrying at the right pace, and the chat's later
-                # replies follow it there so they stay in order.
-                log.info("telegram: reply to %s deferred to the outbox: %s", chat_id, e or "rate limit")
-                await self._defer(chat_id, replies[index:], update_key)
-                return
-        if update_key is not None:
-            self._mark_answered(update_key)
-
-    async def _defer(self, chat_id: int, replies: list[Outgoing], update_key: str | None) -> None:
-        self._deferred_chats.add(chat_id)
-        await self.app.defer_replies(
-            CHANNEL, str(chat_id), replies, answered=update_key, is_group=chat_id < 0
-        )
-
-    async def _outbox_clear(self, chat_id: int) -> bool:
-        """True (and the chat is direct again) once the outbox holds no reply for it."""
-        async with self.app.db.transaction() as session:
-            waiting = await updates.replies_waiting(session, channel=CHANNEL, chat_id=str(chat_id))
-        if not waiting:
-            self._deferred_chats.discard(chat_id)
-        return not waiting
-
-    async def _turn(self, chat_id: int, deadline: float) -> None:
-        """Wait until the rate limiter lets a message to this chat go, and count it;
-        _Defer if that would be after ``deadline``.
-
-        The outbox sender shares the limiter, so both stay within the overall limit and
-        the outbox spaces its messages after direct replies. The chat's own window
-        (1/s, short bursts) holds back a chat with ``FLOOD_BACKLOG`` or more updates
-        queued behind this one, a person writing faster than they are answered; a
-        person who waits for each answer is answered at once, at their own pace (a
-        quick tap while the last answer is still going out is not a flood). A 429
-        hold applies to both.
-        """
-        key, is_group = limiter_key(CHANNEL, str(chat_id)), chat_id < 0
-        loop = asyncio.get_running_loop()
-        while True:
-            queue = self._queues.get(chat_id)
-            backlog = queue is not None and len(queue) > FLOOD_BACKLOG
-            delay = self.limiter.delay_for(key, is_group, chat_window=backlog)
-            if delay <= 0:
-                break
-            if loop.time() + delay > deadline:
-                raise _Defer(f"the chat may get its next message in {delay:.1f}s")
-            await asyncio.sleep(delay)
-        self.limiter.record(key, is_group)
-
-    async def _send_reply(self, chat_id: int, reply: Outgoing) -> bool:
-        """Send one reply within ``max_reply_wait``; False when the chat is gone."""
-        deadline = asyncio.get_running_loop().time() + self.max_reply_wait
-        for attempt in (1, 2, 3):
-            await self._turn(chat_id, deadline)
-            try:
-                await render.send_one(self.bot, chat_id, reply)
-                return True
-            except TelegramForbiddenError as e:
-                log.info("telegram: chat %s is gone (%s); replies dropped", chat_id, e)
-                return False
-            except TelegramRetryAfter as e:
-                # Held in the limiter: the next _turn waits it out or defers.
-                self.limiter.penalise(limiter_key(CHANNEL, str(chat_id)), e.retry_after)
-                if attempt == 3:
-                    raise
-            except (TelegramNetworkError, TelegramServerError):
-                if attempt == 3:
-                    raise
-                await asyncio.sleep(attempt)
-            except TelegramBadRequest as e:
-                log.error("telegram: reply to %s refused: %s", chat_id, e)
-                return True
-        return True
-
-    async def _member_changed(self, update_id: int, event: ChatMemberUpdated) -> None:
-        """The person blocked (kicked) or unblocked the bot in their private chat; or, in a
-        group, Linli was removed or lost the right to post (features hear of it)."""
-        if event.chat.type != "private":
-            await self._removed_from_group(update_id, event)
-            return
-        status = event.new_chat_member.status
-        if status not in ("kicked", "member"):
-            return
-        external_id = str(event.from_user.id)
-        async with self.app.db.transaction() as session:
-            if not await updates.claim(session, f"{CHANNEL}:{update_id}"):
-                return
-            user = await users.find_by_external(session, channel=CHANNEL, external_id=external_id)
-            if user is None:
-                return  # a stranger is nobody to mark
-            user_id = user.id
-            await users.mark_blocked(session, user_id, blocked=status == "kicked")
-        log.info(
-            "telegram: user %s %s the bot",
-            user_id,
-            "blocked" if status == "kicked" else "unblocked",
-        )
 
 
 def _chat_key(update: Update) -> int | str:

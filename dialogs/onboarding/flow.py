@@ -240,8 +240,21 @@ async def _finish(ctx: Context) -> Result:
     return Done()
 
 
+# A community poster's deep link, as the channel passes it on once verified.
+POSTER_PREFIX = "community:"
+
+
 async def begin(ctx: Context) -> bool:
-    """Resume where a consented person stopped rather than asking consent twice."""
+    """Resume where a consented person stopped rather than asking consent twice.
+
+    /start from a poster's QR code carries the poster's community (verified by the
+    channel): it is offered first when the community is asked, one tap to confirm.
+    """
+    poster = ctx.incoming.text.strip() if ctx.incoming.command == "start" else ""
+    if poster.startswith(POSTER_PREFIX) and poster[len(POSTER_PREFIX) :].isdigit():
+        community = await communities.get_community(ctx.session, int(poster[len(POSTER_PREFIX) :]))
+        if community is not None:
+            ctx.data["candidates"] = [[community.id, community.name]]
     if ctx.user.consented:
         ctx.step = "language" if not ctx.user.language_chosen else "name"
     return True

@@ -187,12 +187,15 @@ async def test_onboarding_in_chinese_and_english_and_command_menus(linked: Linke
     # Every button press was answered (no spinner left turning).
     assert {a.data for a in tg.callback_answers} >= {"f:onboarding:consent:yes"}
 
-    default = tg.get_commands() or []
+    # Residents' commands in private chats only, Chinese by default.
+    private = {"type": "all_private_chats"}
+    default = tg.get_commands(private) or []
     assert {"command": "help", "description": "帮助和菜单"} in default
-    assert tg.get_commands(language_code="zh") == default
-    english = tg.get_commands(language_code="en") or []
+    assert tg.get_commands(private, language_code="zh") == default
+    english = tg.get_commands(private, language_code="en") or []
     assert {"command": "help", "description": "Help and menu"} in english
     assert "pending" not in {c["command"] for c in english}
+    assert not tg.get_commands() and not tg.get_commands({"type": "all_group_chats"})
     staff_menu = tg.get_commands({"type": "chat", "chat_id": int(STAFF_ID)}) or []
     assert {"command": "pending", "description": "待审核的申请（工作人员）"} in staff_menu
 

@@ -15,6 +15,16 @@ Test side, in short::
         msg = await tg.wait_for_text(alice, "欢迎")
         tg.press(alice, msg, "ride:new")
 
+Webhook mode (opt-in, as on Telegram): once the bot calls ``setWebhook``, queued updates
+are POSTed as JSON to its URL with the ``X-Telegram-Bot-Api-Secret-Token`` header, at most
+``max_connections`` at once and one at a time per chat (a chat's next update waits for the
+answer to the previous one). A 2xx answer confirms the update; any other status, a refused
+or dropped connection or no answer within ``webhook_timeout`` seconds is recorded in
+``webhook_attempts`` and the update is delivered again ``webhook_retry_after`` seconds
+later. ``webhook_route`` plays the load balancer: it maps the URL the bot registered to
+the worker that gets each delivery. getUpdates answers 409 while a webhook is set;
+``deleteWebhook`` returns to polling.
+
 Descriptions of errors copy Telegram's wording where it is known (the ones client code
 matches on: "message is not modified", "chat not found", "bot was blocked by the user",
 "terminated by other getUpdates request", "can't parse entities"); the rest are close
@@ -36,6 +46,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+import aiohttp
 import pytest_asyncio
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -52,6 +63,7 @@ __all__ = [
     "RecordedRequest",
     "SentMessage",
     "UploadedFile",
+    "WebhookAttempt",
     "fake_telegram",
 ]
 
@@ -67,6 +79,11 @@ NOT_MODIFIED = (
     "are exactly the same as a current content and reply markup of the message"
 )
 CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 # Telegram's default when allowed_updates was never set (or set to []).
@@ -536,10 +553,26 @@ class _QueuedUpdate:
     update: dict[str, Any]
     forced: bool = False  # push_raw: deliver even if the offset already passed its id
     delivered: bool = False
+    posting: bool = False  # webhook: a POST of it is under way
+    retry_at: float = 0.0  # webhook: not before this (loop time) after a failed POST
 
     @property
     def update_id(self) -> int:
         return int(self.update["update_id"])
+
+
+@dataclass
+class WebhookAttempt:
+    """One POST of an update to the bot's webhook, and how it ended."""
+
+    update_id: int
+    url: str
+    status: int | None = None  # the HTTP status, if the bot answered at all
+    error: str | None = None  # connection refused or dropped, timeout
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
 
 
 class PlainHttpSession(AiohttpSession):
@@ -562,6 +595,10 @@ class _Pulse:
 
     async def wait(self) -> None:
         await self._event.wait()
+
+    def next(self) -> asyncio.Event:
+        """The event the next fire() sets: take it before looking, and nothing is missed."""
+        return self._event
 
 
 def _inline_buttons(markup: dict[str, Any] | None) -> list[tuple[str, str | None]]:
@@ -701,7 +738,9 @@ class FakeTelegramServer:
         self.updates: list[dict[str, Any]] = []  # every update ever queued
         self.deliveries: list[int] = []  # update_ids in the order getUpdates returned them
         self.dropped_updates: list[dict[str, Any]] = []  # filtered out by allowed_updates
-        self.bot_settings: dict[str, Any] = {}  # setMyDescription & co.
+        self.bot_settings: dict[str, Any] = {}  # setMyDescription & co. (the last call)
+        # (setting, language_code or "") → the fields of the last call for that language.
+        self.bot_settings_by_language: dict[tuple[str, str], dict[str, Any]] = {}
 
         # Simulated world.
         self.users: dict[int, FakeUser] = {}
@@ -710,7 +749,12 @@ class FakeTelegramServer:
         # Groups upgraded to supergroups: old id → new id (sending to the old id fails).
         self._migrated: dict[int, int] = {}
 
+        # Told of every message the bot creates (cheaper than wait_for with many chats).
+        self.observers: list[Callable[[SentMessage], None]] = []
+
         # Failure injection and flood emulation.
+        self._held: asyncio.Event | None = None  # see hold()
+        self.held_calls = 0
         self._failures: list[dict[str, Any]] = []
         self._stalls: list[Stall] = []
         self._holds: list[Hold] = []
@@ -735,6 +779,15 @@ class FakeTelegramServer:
         self.conflict_grace = 0.25  # how long a new poll waits for a dying old one
         self._update_pulse = _Pulse()
         self._poller_pulse = _Pulse()
+
+        # Webhook delivery (setWebhook), see the module docstring.
+        self.webhook: dict[str, Any] | None = None  # url, secret_token, max_connections
+        self.webhook_route: Callable[[str], str] | None = None  # the load balancer
+        self.webhook_timeout = 60.0
+        self.webhook_retry_after = 0.5
+        self.webhook_attempts: list[WebhookAttempt] = []
+        self.webhook_last_error: str | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
 
         # Messages and files.
@@ -755,6 +808,7 @@ class FakeTelegramServer:
             for name, handler in {
                 "getMe": self._get_me,
                 "getUpdates": self._get_updates,
+                "setWebhook": self._set_webhook,
                 "deleteWebhook": self._delete_webhook,
                 "getWebhookInfo": self._get_webhook_info,
                 "setMyCommands": self._set_my_commands,
@@ -805,6 +859,7 @@ class FakeTelegramServer:
 
     async def stop(self) -> None:
         self._closing = True
+        await self._stop_webhook()
         self._update_pulse.fire()  # let pending long polls answer [] instead of hanging
         if self._runner is not None:
             await self._runner.cleanup()
@@ -1160,6 +1215,21 @@ class FakeTelegramServer:
                 f"polling: {self.polling}"
             ) from None
 
+    async def wait_webhook(
+        self,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 - tests pass timeout=
+    ) -> dict[str, Any]:
+        """Wait until the bot has set a webhook; returns its settings."""
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._changed:
+                    await self._changed.wait_for(lambda: self.webhook is not None)
+        except TimeoutError:
+            raise AssertionError(f"no webhook set within {timeout}s") from None
+        assert self.webhook is not None
+        return self.webhook
+
     async def wait_polling(
         self,
         active: bool = True,
@@ -1233,6 +1303,28 @@ class FakeTelegramServer:
                 "chat_id": chat_id,
             }
         )
+
+    def hold(self) -> None:
+        """Hold every call that changes what people see (send…, edit…, delete…,
+        answerCallbackQuery) unanswered until ``release()``: a moment when no reply is
+        half-way (sent but not yet known to the bot), to kill a process in."""
+        if self._held is None:
+            self._held = asyncio.Event()
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.set()
+
+    async def _maybe_hold(self, method: str) -> None:
+        held = self._held
+        if held is None or not method.startswith(("send", "edit", "delete", "answerCallback")):
+            return
+        self.held_calls += 1
+        try:
+            await held.wait()
+        finally:
+            self.held_calls -= 1
 
     def stall(self, method: str, *, chat_id: int) -> Stall:
         """Hold the next call of ``method`` to ``chat_id`` unanswered until released.
@@ -1383,6 +1475,7 @@ class FakeTelegramServer:
             if failure is not None:
                 raise failure
             await self._maybe_stall(record.method, params)
+            await self._maybe_hold(record.method)
             payload: dict[str, Any] = {"ok": True, "result": await handler(params, request)}
             status = 200
             await self._maybe_hold(record.method)
@@ -1626,6 +1719,8 @@ class FakeTelegramServer:
         )
         self.sent.append(sent)
         self._sent_by_key[(chat_id, sent.message_id)] = sent
+        for observer in self.observers:
+            observer(sent)
         await self._notify()
         return copy.deepcopy(message)
 
@@ -1722,11 +1817,14 @@ class FakeTelegramServer:
     def _set_bot_setting(self, key: str) -> Handler:
         async def handler(p: _Params, request: web.Request) -> Any:
             self.bot_settings[key] = dict(p.fields)
+            self.bot_settings_by_language[(key, p.get_str("language_code") or "")] = dict(p.fields)
             return True
 
         return handler
 
     async def _get_updates(self, p: _Params, request: web.Request) -> Any:
+        if self.webhook is not None:
+            raise ApiError(409, WEBHOOK_ACTIVE)
         if self.polling:
             # A killed client's socket may not be noticed yet: give it a moment to go away.
             with contextlib.suppress(TimeoutError):
@@ -1800,20 +1898,140 @@ class FakeTelegramServer:
             self.deliveries.append(entry.update_id)
         return [copy.deepcopy(entry.update) for entry in batch]
 
-    async def _delete_webhook(self, p: _Params, request: web.Request) -> Any:
+    async def _set_webhook(self, p: _Params, request: web.Request) -> Any:
+        url = p.get_str("url") or ""
+        if not url:
+            await self._stop_webhook()
+            return True
+        if not re.match(r"^https?://", url):
+            raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = p.get_str("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise _bad("bad webhook: secret token contains unallowed characters")
+        allowed = p.get_json("allowed_updates")
+        if isinstance(allowed, list):
+            self._allowed_updates = frozenset(allowed) if allowed else None
         if p.get_bool("drop_pending_updates"):
-            for entry in self._queue:
-                self._confirmed_ids.add(entry.update_id)
-            self._queue.clear()
+            self._drop_pending()
+        self.webhook = {
+            "url": url,
+            "secret_token": secret,
+            "max_connections": min(max(p.get_int("max_connections") or 40, 1), 100),
+        }
+        if self._webhook_task is None or self._webhook_task.done():
+            self._webhook_task = asyncio.create_task(self._webhook_loop(), name="fake-webhook")
+        self._update_pulse.fire()
+        await self._notify()
+        return True
+
+    async def _stop_webhook(self) -> None:
+        self.webhook = None
+        task, self._webhook_task = self._webhook_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for entry in self._queue:
+            entry.posting = False
+
+    def _drop_pending(self) -> None:
+        for entry in self._queue:
+            self._confirmed_ids.add(entry.update_id)
+        self._queue.clear()
+
+    async def _delete_webhook(self, p: _Params, request: web.Request) -> Any:
+        if self.webhook is not None:
+            await self._stop_webhook()
+        if p.get_bool("drop_pending_updates"):
+            self._drop_pending()
             await self._notify()
         return True
 
     async def _get_webhook_info(self, p: _Params, request: web.Request) -> Any:
-        return {
-            "url": "",
+        info: dict[str, Any] = {
+            "url": self.webhook["url"] if self.webhook else "",
             "has_custom_certificate": False,
             "pending_update_count": len(self._queue),
         }
+        if self.webhook is not None:
+            info["max_connections"] = self.webhook["max_connections"]
+            if self._allowed_updates is not None:
+                info["allowed_updates"] = sorted(self._allowed_updates)
+            if self.webhook_last_error is not None:
+                info["last_error_message"] = self.webhook_last_error
+        return info
+
+    async def _webhook_loop(self) -> None:
+        """Deliver queued updates to the webhook: FIFO per chat, one POST per chat at a time."""
+        loop = asyncio.get_running_loop()
+        posts: set[asyncio.Task[None]] = set()
+        timeout = aiohttp.ClientTimeout(total=self.webhook_timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            try:
+                while self.webhook is not None and not self._closing:
+                    pulse = self._update_pulse.next()  # taken before looking: no lost wake-up
+                    now = loop.time()
+                    waiting_chats: set[int | str] = set()
+                    soonest: float | None = None
+                    for entry in list(self._queue):
+                        if len(posts) >= self.webhook["max_connections"]:
+                            break
+                        if not self._update_allowed(entry.update):
+                            self._queue.remove(entry)
+                            self._confirmed_ids.add(entry.update_id)
+                            self.dropped_updates.append(entry.update)
+                            continue
+                        chat = _update_chat(entry.update)
+                        if chat in waiting_chats:
+                            continue  # an earlier update of this chat is not answered yet
+                        waiting_chats.add(chat)
+                        if entry.posting:
+                            continue
+                        if entry.retry_at > now:
+                            soonest = entry.retry_at if soonest is None else min(soonest, entry.retry_at)
+                            continue
+                        entry.posting = True
+                        task = asyncio.create_task(self._post_update(http, entry))
+                        posts.add(task)
+                        task.add_done_callback(posts.discard)
+                    wait = None if soonest is None else max(0.0, soonest - loop.time())
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait):
+                            await pulse.wait()
+            finally:
+                for task in posts:
+                    task.cancel()
+                if posts:
+                    await asyncio.wait(posts)
+
+    async def _post_update(self, http: aiohttp.ClientSession, entry: _QueuedUpdate) -> None:
+        config = self.webhook
+        assert config is not None
+        url = self.webhook_route(config["url"]) if self.webhook_route is not None else config["url"]
+        headers = {"Content-Type": "application/json"}
+        if config["secret_token"]:
+            headers[SECRET_HEADER] = config["secret_token"]
+        attempt = WebhookAttempt(entry.update_id, url)
+        self.webhook_attempts.append(attempt)
+        self.deliveries.append(entry.update_id)
+        entry.delivered = True
+        try:
+            async with http.post(url, data=json.dumps(entry.update), headers=headers) as response:
+                attempt.status = response.status
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            attempt.error = f"{type(e).__name__}: {e}"
+        finally:
+            entry.posting = False
+        if attempt.ok:
+            if entry in self._queue:
+                self._queue.remove(entry)
+            self._confirmed_ids.add(entry.update_id)
+            await self._notify()
+        else:
+            self.webhook_last_error = attempt.error or f"Wrong response from the webhook: {attempt.status}"
+            entry.retry_at = asyncio.get_running_loop().time() + self.webhook_retry_after
+        self._update_pulse.fire()
 
     def _commands_key(self, p: _Params) -> tuple[str, str]:
         scope = p.get_json("scope")
@@ -2095,6 +2313,19 @@ class FakeTelegramServer:
 
 
 # --------------------------------------------------------------------------- module helpers
+
+
+def _update_chat(update: dict[str, Any]) -> int | str:
+    """The chat an update belongs to (webhook delivery keeps each chat's updates in order)."""
+    if "message" in update:
+        return int(update["message"]["chat"]["id"])
+    if "callback_query" in update:
+        query = update["callback_query"]
+        message = query.get("message")
+        return int(message["chat"]["id"]) if message else int(query["from"]["id"])
+    if "my_chat_member" in update:
+        return int(update["my_chat_member"]["chat"]["id"])
+    return f"update:{update['update_id']}"
 
 
 def _scope_key(scope: dict[str, Any] | None) -> str:
