@@ -10,11 +10,11 @@ effect and a clear answer each.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from statistics import mean
 from typing import Any
 
+from dialogs import places
 from dialogs.core import Context, Done, Flow, Result, Retry, Step
 from dialogs.feature import NotAllowed
 from dialogs.messages import ChatKind, Choice, Kind, Outgoing
@@ -25,7 +25,6 @@ from storage import audit, communities, reports, users
 from storage.data import Role
 from storage.reports import ReportData, ReportStatus
 
-_SPLIT = re.compile(r"[\s,，、;；]+")
 CITY_WIDE = ("全市", "兜底", "all", "city")
 REOPEN_WITHIN = timedelta(days=7)
 LIST_LIMIT = 15
@@ -69,19 +68,13 @@ async def announce(ctx: Context, report: ReportData, key: str, *, dedupe: str, *
 
 async def bind_group_command(ctx: Context) -> None:
     incoming = ctx.incoming
-    names = [n for n in _SPLIT.split(incoming.text.strip()) if n]
+    names = places.split_names(incoming.text)
     if not names:
         ctx.say(ctx.t("reports.bind_usage"))
         return
-    found: dict[int, str] = {}
-    unknown: list[str] = []
     city_wide = any(n.lower() in CITY_WIDE for n in names)
-    for name in [n for n in names if n.lower() not in CITY_WIDE][:20]:
-        matches = await communities.search_communities(ctx.session, name, limit=1)
-        if matches:
-            found[matches[0].id] = matches[0].name
-        else:
-            unknown.append(name[:30])
+    named = [n for n in names if n.lower() not in CITY_WIDE]
+    found, unknown = await places.communities_named(ctx.session, named)
     if unknown or (found and city_wide):
         ctx.say(ctx.t("reports.bind_unknown", names="、".join(unknown) or "—"))
         return

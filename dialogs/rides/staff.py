@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import re
 
-from dialogs import notify
+from dialogs import notify, places
 from dialogs.core import Context
 from dialogs.feature import NotAllowed
 from dialogs.i18n import Tr
 from dialogs.messages import Choice, Kind, Outgoing
 from dialogs.rides import buttons, cards, driver, news
-from storage import audit, communities, outbox, rides, users
+from storage import audit, outbox, rides, users
 from storage.data import Role
 from storage.rides import RideData, RideStatus
-
-_SPLIT = re.compile(r"[\s,，、;；]+")
-
 
 # -- group binding --------------------------------------------------------------------
 
@@ -30,15 +27,7 @@ async def bind_group_command(ctx: Context) -> None:
     incoming = ctx.incoming
     link = _INVITE.search(incoming.text)
     rest = _INVITE.sub(" ", incoming.text) if link else incoming.text
-    names = [n for n in _SPLIT.split(rest.strip()) if n]
-    found: dict[int, str] = {}
-    unknown: list[str] = []
-    for name in names[:20]:
-        matches = await communities.search_communities(ctx.session, name, limit=1)
-        if matches:
-            found[matches[0].id] = matches[0].name
-        else:
-            unknown.append(name[:30])
+    found, unknown = await places.communities_named(ctx.session, places.split_names(rest))
     if unknown:
         ctx.say(ctx.t("ride_driver.bind_unknown", names="、".join(unknown)))
         return
