@@ -73,7 +73,7 @@ async def run(url: str, label: str, args: argparse.Namespace) -> None:
         finally:
             stop.set()
             await task
-            await bot.session.close()
+            await bot.close()
 
     refused = tg.refused(flooder)
     lat = sorted(waits)

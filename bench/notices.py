@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 from sqlmodel import col
 
+from bot.telegram.runtime_aiogram import AiogramApi
 from bot.telegram.transport import TelegramTransport
 from dialogs.feature import Env
 from dialogs.notices import delivery
@@ -84,7 +85,7 @@ async def linli(tg: FakeTelegramServer, n: int, workdir: Path) -> tuple[float, i
     await delivery.send_notice(db, env, spec.arg)
     tg.telegram_limits()
     refused_before = tg.refusals()
-    bot = tg.make_bot()
+    bot = AiogramApi(tg.make_bot())
     sender = OutboxSender(db, {"telegram": TelegramTransport(bot)})
     db.on_outbox_commit = sender.wake
     start = time.monotonic()
@@ -106,7 +107,7 @@ async def linli(tg: FakeTelegramServer, n: int, workdir: Path) -> tuple[float, i
     finally:
         sender.stop()
         await task
-        await bot.session.close()
+        await bot.close()
         await db.dispose()
     return n / elapsed, tg.refusals() - refused_before
 

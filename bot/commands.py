@@ -191,12 +191,12 @@ async def _bot_username(settings: Settings) -> str | None:
 
     bot = make_bot(settings)
     try:
-        me = await bot.me()
+        me = await bot.get_me()
     except Exception as e:  # offline, wrong token: the operator can pass --bot
         logging.getLogger("linli").warning("getMe failed: %s", e)
         return None
     finally:
-        await bot.session.close()
+        await bot.close()
     return me.username
 
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     # A self-hosted Bot API server, e.g. http://127.0.0.1:8081 (/bot<token>/<method> is appended).
     telegram_api_base: str | None = None
+    # Which library makes the Bot API calls: "aiogram" (default) or "ptb" (python-telegram-bot).
+    # Everything else (polling, replies, the outbox, menus) is the same code for both.
+    telegram_runtime: Literal["aiogram", "ptb"] = "aiogram"
     database_url: str = DEFAULT_DATABASE_URL
     # Comma-separated Telegram user ids who are staff from the start.
     admins: str = ""

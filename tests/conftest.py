@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot.telegram.api import RUNTIMES
 from storage.engine import Database
 from storage.schema import create_schema
 from tests.fakes.telegram_api import fake_telegram  # noqa: F401  (fixture)
@@ -20,7 +21,7 @@ STAFF_ID = "9001"
 LAYERS = ("unit", "dialogs", "storage", "e2e")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each test is marked with the folder it lives in: `pytest -m dialogs` runs those.
 
     Tests on PostgreSQL are also "slow": the fast loop (`pytest -m "not slow"`) runs every
@@ -33,6 +34,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         uses_server = {"postgres_url", "postgres_server"} & set(getattr(item, "fixturenames", ()))
         if item.get_closest_marker("postgres") is not None or uses_server:
             item.add_marker("slow")
+    # The Telegram runtime changes only the HTTP client beneath the same code, which the
+    # database does not meet: python-telegram-bot runs every Telegram scenario on SQLite,
+    # and on PostgreSQL too only where a test asks (crash-resume, the claim race).
+    skipped = [
+        item for item in items if _ptb_on_postgres(item) and not item.get_closest_marker("ptb_on_postgres")
+    ]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = [item for item in items if item not in skipped]
+
+
+def _ptb_on_postgres(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return params.get("telegram_runtime") == "ptb" and "postgres" in (
+        params.get("database_url"),
+        params.get("schema_url"),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +72,13 @@ def postgres_template(request: pytest.FixtureRequest) -> Iterator[str]:
         yield name
     finally:
         server.drop_database(name)
+
+
+@pytest.fixture(params=RUNTIMES)
+def telegram_runtime(request: pytest.FixtureRequest) -> str:
+    """Each Telegram end-to-end test using this runs on both runtimes
+    (``LINLI_TELEGRAM_RUNTIME``): aiogram's Bot and python-telegram-bot's."""
+    return str(request.param)
 
 
 # The PostgreSQL half of every two-database test carries the "postgres" marker.

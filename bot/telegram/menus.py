@@ -28,20 +28,10 @@ import logging
 import re
 from dataclasses import dataclass
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
-from aiogram.types import (
-    BotCommand,
-    BotCommandScopeAllChatAdministrators,
-    BotCommandScopeAllGroupChats,
-    BotCommandScopeAllPrivateChats,
-    BotCommandScopeChat,
-    BotCommandScopeDefault,
-    BotCommandScopeUnion,
-)
-
 from bot.app import Linli
 from bot.telegram import CHANNEL
+from bot.telegram.api import Scope, TelegramApi
+from bot.telegram.errors import TelegramError
 from dialogs.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from storage import users
 from storage.data import Role
@@ -80,30 +70,34 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-async def describe_bot(bot: Bot) -> None:
+async def describe_bot(bot: TelegramApi) -> None:
     """setMyDescription and setMyShortDescription, default (Chinese) and per language."""
     for language, (description, short) in DESCRIPTIONS.items():
         codes = [None, language] if language == DEFAULT_LANGUAGE else [language]
         for code in codes:
             try:
-                await bot.set_my_description(description=description, language_code=code)
-                await bot.set_my_short_description(short_description=short, language_code=code)
-            except TelegramAPIError as e:  # a convenience: never a reason not to start
+                await bot.set_my_description(description, code)
+                await bot.set_my_short_description(short, code)
+            except TelegramError as e:  # a convenience: never a reason not to start
                 log.warning("telegram: setting the bot description (%s) failed: %s", code or "default", e)
 
 
-def command_list(app: Linli, roles: frozenset[Role], lang: str) -> list[BotCommand]:
+# A menu: (command, description) pairs.
+Commands = list[tuple[str, str]]
+
+
+def command_list(app: Linli, roles: frozenset[Role], lang: str) -> Commands:
     return [
-        BotCommand(command=name, description=t(lang, key)[:256])
+        (name, t(lang, key)[:256])
         for name, key in app.registry.menu_commands(roles)
         if _COMMAND_NAME.match(name)
     ][:100]
 
 
-def group_command_list(app: Linli, lang: str) -> list[BotCommand]:
+def group_command_list(app: Linli, lang: str) -> Commands:
     """Commands meant for groups (binding a driver or report group), for their admins."""
     return [
-        BotCommand(command=c.name, description=t(lang, c.description_key)[:256])
+        (c.name, t(lang, c.description_key)[:256])
         for c in app.registry.commands.values()
         if c.in_groups and c.description_key and _COMMAND_NAME.match(c.name)
     ][:100]
@@ -119,7 +113,7 @@ class _Holder:
 class Menus:
     """Sets the menus; ``sync`` brings per-chat menus in line with the roles held."""
 
-    def __init__(self, app: Linli, bot: Bot) -> None:
+    def __init__(self, app: Linli, bot: TelegramApi) -> None:
         self.app = app
         self.bot = bot
         # chat id → (roles, language) of the menu last set for that chat
@@ -130,15 +124,13 @@ class Menus:
     def wake(self) -> None:
         self._wake.set()
 
-    async def _call(
-        self, what: str, commands: list[BotCommand], scope: BotCommandScopeUnion, lang: str | None
-    ) -> bool:
+    async def _call(self, what: str, commands: Commands, scope: Scope, lang: str | None) -> bool:
         try:
             if commands:
-                await self.bot.set_my_commands(commands, scope=scope, language_code=lang)
+                await self.bot.set_my_commands(commands, scope, lang)
             else:
-                await self.bot.delete_my_commands(scope=scope, language_code=lang)
-        except TelegramAPIError as e:
+                await self.bot.delete_my_commands(scope, lang)
+        except TelegramError as e:
             # A menu is a convenience: a person who never opened the chat ("chat not
             # found") or a network blip must not keep Linli from starting.
             log.warning("telegram: setMyCommands (%s) failed: %s", what, e)
@@ -149,18 +141,18 @@ class Menus:
         """The menus by scope, then every role holder's own (at start-up, and by a new leader)."""
         for lang in (None, *LANGUAGES):
             language = lang or DEFAULT_LANGUAGE
-            await self._call("default", [], BotCommandScopeDefault(), lang)
+            await self._call("default", [], Scope("default"), lang)
             await self._call(
                 f"private {language}",
                 command_list(self.app, RESIDENT, language),
-                BotCommandScopeAllPrivateChats(),
+                Scope("all_private_chats"),
                 lang,
             )
-            await self._call("groups", [], BotCommandScopeAllGroupChats(), lang)
+            await self._call("groups", [], Scope("all_group_chats"), lang)
             await self._call(
                 f"group admins {language}",
                 group_command_list(self.app, language),
-                BotCommandScopeAllChatAdministrators(),
+                Scope("all_chat_administrators"),
                 lang,
             )
         self._set.clear()
@@ -181,20 +173,20 @@ class Menus:
                 wanted = (holder.roles, holder.language)
                 if self._set.get(chat_id) == wanted:
                     continue
-                scope = BotCommandScopeChat(chat_id=chat_id)
+                scope = Scope("chat", chat_id)
                 if await self._call(f"chat {chat_id}", self._menu(holder), scope, None):
                     self._set[chat_id] = wanted
                     changed += 1
             for chat_id in [c for c in self._set if c not in holders]:
                 # The role was revoked (or the person left): back to the residents' menu.
-                if await self._call(f"chat {chat_id}", [], BotCommandScopeChat(chat_id=chat_id), None):
+                if await self._call(f"chat {chat_id}", [], Scope("chat", chat_id), None):
                     del self._set[chat_id]
                     changed += 1
             if changed:
                 log.info("telegram: command menus updated for %d chats", changed)
             return changed
 
-    def _menu(self, holder: _Holder) -> list[BotCommand]:
+    def _menu(self, holder: _Holder) -> Commands:
         return command_list(self.app, holder.roles | RESIDENT, holder.language)
 
     async def _holders(self) -> list[_Holder]:

@@ -7,26 +7,23 @@ stray "<" or "_" must never make Telegram refuse a message.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import (
-    FSInputFile,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
+from bot.telegram.api import (
+    InlineButton,
+    InlineKeyboard,
+    Markup,
+    RemoveKeyboard,
+    RequestKeyboard,
+    TelegramApi,
 )
-
+from bot.telegram.errors import BadRequest
 from dialogs.messages import Ask, Outgoing
 
 log = logging.getLogger("linli.telegram")
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
-
-ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 # Used only when a dialog asks for a contact/location without a label.
 _DEFAULT_ASK_LABEL = {Ask.CONTACT: "📱", Ask.LOCATION: "📍"}
@@ -55,34 +52,25 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     return parts
 
 
-def inline_keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
+def inline_keyboard(message: Outgoing) -> InlineKeyboard | None:
     if not message.choices:
         return None
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=c.label, callback_data=c.data) for c in row]
-            for row in message.choices
-            if row
-        ]
+    return InlineKeyboard(
+        tuple(tuple(InlineButton(c.label, c.data) for c in row) for row in message.choices if row)
     )
 
 
-def reply_keyboard(message: Outgoing) -> ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+def reply_keyboard(message: Outgoing) -> RequestKeyboard | RemoveKeyboard | None:
     """The keyboard under the typing field: a share-contact/location button, or its removal."""
     if message.ask in (Ask.CONTACT, Ask.LOCATION):
         label = message.ask_label or _DEFAULT_ASK_LABEL[message.ask]
-        button = KeyboardButton(
-            text=label,
-            request_contact=message.ask is Ask.CONTACT or None,
-            request_location=message.ask is Ask.LOCATION or None,
-        )
-        return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True)
+        return RequestKeyboard(label, "contact" if message.ask is Ask.CONTACT else "location")
     if message.remove_keyboard:
-        return ReplyKeyboardRemove()
+        return RemoveKeyboard()
     return None
 
 
-async def send(bot: Bot, chat_id: int, messages: list[Outgoing]) -> list[int]:
+async def send(bot: TelegramApi, chat_id: int, messages: list[Outgoing]) -> list[int]:
     """Send each message in order; returns the ids of the Telegram messages sent (or edited)."""
     ids: list[int] = []
     for message in messages:
@@ -90,7 +78,7 @@ async def send(bot: Bot, chat_id: int, messages: list[Outgoing]) -> list[int]:
     return ids
 
 
-async def send_one(bot: Bot, chat_id: int, message: Outgoing) -> list[int]:
+async def send_one(bot: TelegramApi, chat_id: int, message: Outgoing) -> list[int]:
     if message.edit_ref is not None and _editable(message):
         edited = await _try_edit(bot, chat_id, message)
         if edited is not None:
@@ -99,42 +87,41 @@ async def send_one(bot: Bot, chat_id: int, message: Outgoing) -> list[int]:
     keyboard = reply_keyboard(message)
     # Telegram takes one reply_markup per message. When both are wanted, the reply
     # keyboard goes with the message and the inline buttons are added by an edit.
-    markup: ReplyMarkup | None = keyboard or inline
+    markup: Markup | None = keyboard or inline
     late_inline = inline if keyboard is not None else None
 
     ids: list[int] = []
     if message.photo_ref is not None:
         caption, rest = _caption_split(message.text)
         texts = split_text(rest) if rest else []
-        sent = await bot.send_photo(
-            chat_id,
-            photo_input(message.photo_ref),
-            caption=caption or None,
-            reply_markup=None if texts or message.place else markup,
+        ids.append(
+            await bot.send_photo(
+                chat_id,
+                photo_input(message.photo_ref),
+                caption or None,
+                None if texts or message.place else markup,
+            )
         )
-        ids.append(sent.message_id)
     else:
         texts = split_text(message.text) if message.text.strip() else []
         if not texts and not message.place and markup is not None:
             texts = ["⬇️"]  # a keyboard needs a message to ride on
     for i, part in enumerate(texts):
         last = i == len(texts) - 1 and message.place is None
-        sent = await bot.send_message(chat_id, part, reply_markup=markup if last else None)
-        ids.append(sent.message_id)
+        ids.append(await bot.send_message(chat_id, part, markup if last else None))
     if message.place is not None:
         p = message.place
-        sent = await bot.send_venue(chat_id, p.latitude, p.longitude, p.title, p.address, reply_markup=markup)
-        ids.append(sent.message_id)
+        ids.append(await bot.send_venue(chat_id, p.latitude, p.longitude, p.title, p.address, markup))
     if late_inline is not None and ids:
-        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=ids[-1], reply_markup=late_inline)
+        await bot.edit_message_reply_markup(chat_id, ids[-1], late_inline)
     if not ids:
         log.warning("telegram: nothing to send for an empty message to chat %s", chat_id)
     return ids
 
 
-def photo_input(ref: str) -> str | FSInputFile:
+def photo_input(ref: str) -> str | Path:
     """A Telegram file id as it is; ``file:<path>`` (a photo Linli stored) is uploaded."""
-    return FSInputFile(ref.removeprefix("file:")) if ref.startswith("file:") else ref
+    return Path(ref.removeprefix("file:")) if ref.startswith("file:") else ref
 
 
 def _editable(message: Outgoing) -> bool:
@@ -148,7 +135,7 @@ def _editable(message: Outgoing) -> bool:
     )
 
 
-async def _try_edit(bot: Bot, chat_id: int, message: Outgoing) -> list[int] | None:
+async def _try_edit(bot: TelegramApi, chat_id: int, message: Outgoing) -> list[int] | None:
     """Edit the referenced message; None when it cannot be (too old, deleted, not ours)."""
     assert message.edit_ref is not None
     try:
@@ -158,21 +145,15 @@ async def _try_edit(bot: Bot, chat_id: int, message: Outgoing) -> list[int] | No
     first, *more = split_text(message.text)
     markup = inline_keyboard(message)
     try:
-        await bot.edit_message_text(
-            text=first,
-            chat_id=chat_id,
-            message_id=message_id,
-            reply_markup=None if more else markup,
-        )
-    except TelegramBadRequest as e:
-        if "message is not modified" not in e.message:
+        await bot.edit_message_text(chat_id, message_id, first, None if more else markup)
+    except BadRequest as e:
+        if not e.mentions("message is not modified"):
             log.info("telegram: edit of %s:%s failed (%s); sending anew", chat_id, message_id, e)
             return None
     ids = [message_id]
     for i, part in enumerate(more):
         last = i == len(more) - 1
-        sent = await bot.send_message(chat_id, part, reply_markup=markup if last else None)
-        ids.append(sent.message_id)
+        ids.append(await bot.send_message(chat_id, part, markup if last else None))
     return ids
 
 

@@ -27,21 +27,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramConflictError,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
-)
 from aiogram.types import (
     CallbackQuery,
     ChatMemberUpdated,
@@ -54,7 +41,18 @@ from bot import deeplinks, ops
 from bot.app import Linli
 from bot.settings import Settings
 from bot.telegram import CHANNEL, render
+from bot.telegram.api import RUNTIMES, TelegramApi
 from bot.telegram.convert import sender_of, to_incoming
+from bot.telegram.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    ServerError,
+    TelegramError,
+    Unauthorized,
+)
 from bot.telegram.menus import Menus, describe_bot
 from bot.telegram.photos import TelegramPhotos
 from bot.telegram.transport import TelegramTransport
@@ -76,6 +74,8 @@ MAX_REPLY_WAIT = 1.0
 FLOOD_BACKLOG = 3
 # getUpdates' limit; also how far past the oldest unhandled update the poller can see.
 FETCH_LIMIT = 100
+# How long the last getUpdates (confirming what was handled) may take on the way out.
+CONFIRM_TIMEOUT = 5.0
 # While updates are in flight, how often to look for new ones (each look re-reads them).
 BUSY_POLL = 0.1
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -97,20 +97,25 @@ class Backoff:
         self.current = self.first
 
 
-def make_bot(settings: Settings) -> Bot:
-    """A Bot for the configured token, talking to a self-hosted Bot API server when set."""
+def make_bot(settings: Settings) -> TelegramApi:
+    """The Bot API client of the configured runtime (``LINLI_TELEGRAM_RUNTIME``) for the
+    configured token, talking to a self-hosted Bot API server when set."""
     if settings.telegram_token is None:
         raise ValueError("LINLI_TELEGRAM_TOKEN is not set")
-    session = (
-        AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
-        if settings.telegram_api_base
-        else AiohttpSession()
-    )
-    # No default parse_mode: texts carry what people typed and are sent as plain text.
-    return Bot(settings.telegram_token.get_secret_value(), session=session)
+    token, base = settings.telegram_token.get_secret_value(), settings.telegram_api_base
+    if settings.telegram_runtime == "ptb":
+        from bot.telegram.runtime_ptb import PtbApi  # python-telegram-bot loads only when chosen
+
+        return PtbApi.connect(token, base)
+    assert settings.telegram_runtime in RUNTIMES
+    from bot.telegram.runtime_aiogram import AiogramApi
+
+    return AiogramApi.connect(token, base)
 
 
-async def run_telegram(app: Linli, *, bot: Bot | None = None, stop: asyncio.Event | None = None) -> None:
+async def run_telegram(
+    app: Linli, *, bot: TelegramApi | None = None, stop: asyncio.Event | None = None
+) -> None:
     """Run Linli on Telegram until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None):
     by webhook when ``LINLI_WEBHOOK_URL`` is set, else by long polling; /healthz and
     /metrics on ``LINLI_OPS_LISTEN`` when set.
@@ -129,12 +134,16 @@ async def run_telegram(app: Linli, *, bot: Bot | None = None, stop: asyncio.Even
         await app.prepare()
         if app.settings.ops_listen is not None:
             ops_runner = await ops.serve_ops(app, app.settings.ops_listen)
-        me = await _until_ok(stop, bot.me, "getMe")
+        me = await _until_ok(stop, bot.get_me, "getMe")
         if me is None:
             return  # stopped before Telegram ever answered
         webhook = app.settings.webhook_url is not None
         log.info(
-            "telegram: bot @%s (id %s) starting (%s)", me.username, me.id, "webhook" if webhook else "polling"
+            "telegram: bot @%s (id %s) starting (%s, %s)",
+            me.username,
+            me.id,
+            "webhook" if webhook else "polling",
+            bot.runtime,
         )
         await describe_bot(bot)
         menus = Menus(app, bot)
@@ -165,7 +174,7 @@ async def run_telegram(app: Linli, *, bot: Bot | None = None, stop: asyncio.Even
         if ops_runner is not None:
             await ops_runner.cleanup()
         if own_bot:
-            await bot.session.close()
+            await bot.close()
         log.info("telegram: stopped")
 
 
@@ -203,11 +212,11 @@ async def _until_ok(stop: asyncio.Event, call: Callable[[], Awaitable[T]], what:
     while not stop.is_set():
         try:
             return await call()
-        except TelegramUnauthorizedError:
+        except Unauthorized:
             raise  # a wrong token does not get better by waiting
-        except TelegramRetryAfter as e:
+        except RetryAfter as e:
             delay: float = e.retry_after
-        except (TelegramNetworkError, TelegramServerError) as e:
+        except (NetworkError, ServerError) as e:
             delay = backoff.next()
             log.warning("telegram: %s failed (%s); retrying in %.1fs", what, e, delay)
         await _sleep_unless(stop, delay)
@@ -238,7 +247,7 @@ class UpdateHandler:
     def __init__(
         self,
         app: Linli,
-        bot: Bot,
+        bot: TelegramApi,
         *,
         bot_username: str | None,
         max_reply_wait: float = MAX_REPLY_WAIT,
@@ -362,10 +371,8 @@ class UpdateHandler:
     async def _answer(self, query: CallbackQuery, toast: str | None = None) -> None:
         # Stops the button's spinner. A redelivered query is too old to answer: fine.
         try:
-            await self.bot.answer_callback_query(
-                query.id, text=toast[:200] if toast else None, show_alert=bool(toast)
-            )
-        except TelegramAPIError as e:
+            await self.bot.answer_callback_query(query.id, toast[:200] if toast else None, bool(toast))
+        except TelegramError as e:
             log.debug("telegram: answerCallbackQuery %s: %s", query.id, e)
 
     async def _mark_pressed(self, query: CallbackQuery) -> None:
@@ -386,15 +393,15 @@ class UpdateHandler:
         if label is None:
             return  # data that was never on this message (forged): leave it alone
         suffix = f"\n\n✓ {label}"
-        where: dict[str, Any] = {"chat_id": message.chat.id, "message_id": message.message_id}
+        chat_id, message_id = message.chat.id, message.message_id
         try:
             if message.text is not None and len(message.text) + len(suffix) <= render.MAX_TEXT:
-                await self.bot.edit_message_text(text=message.text + suffix, **where)
+                await self.bot.edit_message_text(chat_id, message_id, message.text + suffix)
             elif message.caption is not None and len(message.caption) + len(suffix) <= render.MAX_CAPTION:
-                await self.bot.edit_message_caption(caption=message.caption + suffix, **where)
+                await self.bot.edit_message_caption(chat_id, message_id, message.caption + suffix)
             else:
-                await self.bot.edit_message_reply_markup(**where)
-        except TelegramAPIError as e:
+                await self.bot.edit_message_reply_markup(chat_id, message_id)
+        except TelegramError as e:
             # "not modified" on a redelivered press, or a message too old to edit.
             log.debug("telegram: marking %s as pressed: %s", message.message_id, e)
 
@@ -419,7 +426,7 @@ class UpdateHandler:
                     break  # the chat is gone: nothing left to deliver
                 if update_key is not None and index + 1 < len(replies):
                     await self._sent_part(update_key, replies[index + 1 :])
-            except (_Defer, TelegramRetryAfter, TelegramNetworkError, TelegramServerError) as e:
+            except (_Defer, RetryAfter, NetworkError, ServerError) as e:
                 self.metrics.replies.labels(CHANNEL, "deferred").inc(len(replies) - index)
                 # The chat must wait, or Telegram is struggling: the rest goes through the
                 # outbox, which keeps retrying at the right pace, and the chat's later
@@ -489,21 +496,21 @@ class UpdateHandler:
                     sending.end()  # counted until the request completed, as the sender does
                 self.metrics.replies.labels(CHANNEL, "sent").inc()
                 return True
-            except TelegramForbiddenError as e:
+            except Forbidden as e:
                 self.metrics.replies.labels(CHANNEL, "blocked").inc()
                 log.info("telegram: chat %s is gone (%s); replies dropped", chat_id, e)
                 return False
-            except TelegramRetryAfter as e:
+            except RetryAfter as e:
                 self.metrics.rate_limited.labels(CHANNEL, "reply").inc()
                 # Held in the limiter: the next _turn waits it out or defers.
                 self.limiter.penalise(limiter_key(CHANNEL, str(chat_id)), e.retry_after)
                 if attempt == 3:
                     raise
-            except (TelegramNetworkError, TelegramServerError):
+            except (NetworkError, ServerError):
                 if attempt == 3:
                     raise
                 await asyncio.sleep(attempt)
-            except TelegramBadRequest as e:
+            except BadRequest as e:
                 self.metrics.replies.labels(CHANNEL, "failed").inc()
                 log.error("telegram: reply to %s refused: %s", chat_id, e)
                 return True
@@ -551,7 +558,7 @@ class Poller(UpdateHandler):
     def __init__(
         self,
         app: Linli,
-        bot: Bot,
+        bot: TelegramApi,
         stop: asyncio.Event,
         *,
         bot_username: str | None,
@@ -587,10 +594,10 @@ class Poller(UpdateHandler):
                     # With updates in flight Telegram answers at once (they are still
                     # unconfirmed), so a long poll would not wait anyway.
                     batch = await self._fetch(self.watermark(), 0 if busy else self.timeout)
-                except TelegramUnauthorizedError:
+                except Unauthorized:
                     log.error("telegram: the token was rejected (401); stopping")
                     raise
-                except TelegramConflictError as e:
+                except Conflict as e:
                     delay = backoff.next()
                     log.warning(
                         "telegram: 409 Conflict, another poller uses this token (%s); retrying in %.1fs",
@@ -599,7 +606,7 @@ class Poller(UpdateHandler):
                     )
                     await _sleep_unless(self.stop, delay)
                     continue
-                except TelegramRetryAfter as e:
+                except RetryAfter as e:
                     log.warning("telegram: getUpdates flood wait %ss", e.retry_after)
                     await _sleep_unless(self.stop, e.retry_after)
                     continue
@@ -687,14 +694,13 @@ class Poller(UpdateHandler):
 
     async def _fetch(self, offset: int | None, wait: int) -> list[Update] | None:
         """The next batch, or None if we were stopped while the long poll was waiting."""
-        request_timeout = int(self.bot.session.timeout + wait)
         poll = asyncio.ensure_future(
             self.bot.get_updates(
                 offset=offset,
                 limit=FETCH_LIMIT,
-                timeout=wait,
+                wait=wait,
                 allowed_updates=ALLOWED_UPDATES,
-                request_timeout=request_timeout,
+                request_timeout=self.bot.request_timeout + wait,
             )
         )
         stopped = asyncio.ensure_future(self.stop.wait())
@@ -715,7 +721,10 @@ class Poller(UpdateHandler):
     async def _confirm(self, offset: int) -> None:
         """Confirm what was handled on the way out, so a restart does not redo it."""
         try:
-            await self.bot.get_updates(offset=offset, limit=1, timeout=0, request_timeout=5)
+            async with asyncio.timeout(CONFIRM_TIMEOUT):
+                await self.bot.get_updates(
+                    offset=offset, limit=1, wait=0, allowed_updates=None, request_timeout=CONFIRM_TIMEOUT
+                )
         except Exception as e:  # harmless: those updates are then redelivered and deduplicated
             log.info("telegram: could not confirm up to %s on exit (%s)", offset, e)
 

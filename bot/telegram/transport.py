@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramEntityTooLarge,
-    TelegramForbiddenError,
-    TelegramMigrateToChat,
-    TelegramRetryAfter,
-)
-
 from bot.telegram import render
+from bot.telegram.api import TelegramApi
+from bot.telegram.errors import BadRequest, ChatMigrated, EntityTooLarge, Forbidden, RetryAfter
 from dialogs.messages import Outgoing
 from scheduler.delivery import PermanentFailure, RecipientGone, RetryLater
 from storage.outbox import OutboxItem
@@ -27,7 +20,7 @@ _GONE_400 = ("chat not found", "user not found", "peer_id_invalid", "group chat 
 class TelegramTransport:
     """Renders an outbox item into its chat; network errors propagate (retried by the sender)."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: TelegramApi) -> None:
         self.bot = bot
 
     async def deliver(self, item: OutboxItem) -> str | None:
@@ -37,18 +30,18 @@ class TelegramTransport:
             raise PermanentFailure(f"not a Telegram chat id: {item.chat_id!r}") from None
         try:
             ids = await render.send(self.bot, chat_id, [Outgoing.from_dict(item.payload)])
-        except TelegramRetryAfter as e:
+        except RetryAfter as e:
             raise RetryLater(e.retry_after) from e
-        except TelegramForbiddenError as e:  # blocked, deactivated, kicked from the group
+        except Forbidden as e:  # blocked, deactivated, kicked from the group
             raise RecipientGone(e.message) from e
-        except TelegramMigrateToChat as e:
+        except ChatMigrated as e:
             # The group became a supergroup with a new id: this one takes no more messages.
-            raise RecipientGone(f"group moved to {e.migrate_to_chat_id}") from e
-        except TelegramBadRequest as e:
-            if any(marker in e.message.lower() for marker in _GONE_400):
+            raise RecipientGone(f"group moved to {e.new_chat_id}") from e
+        except BadRequest as e:
+            if any(e.mentions(marker) for marker in _GONE_400):
                 raise RecipientGone(e.message) from e
             raise PermanentFailure(e.message) from e
-        except TelegramEntityTooLarge as e:  # a network error by class, but retrying won't help
+        except EntityTooLarge as e:  # retrying won't help
             raise PermanentFailure(e.message) from e
         # The id of the last part: the one carrying the buttons, which later edits target.
         return str(ids[-1]) if ids else None

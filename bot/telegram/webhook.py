@@ -53,13 +53,13 @@ import json
 import logging
 from urllib.parse import urlsplit
 
-from aiogram import Bot
 from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
 from bot import ops
 from bot.app import Linli
+from bot.telegram.api import TelegramApi
 from bot.telegram.runner import ALLOWED_UPDATES, UpdateHandler, _chat_key
 from dialogs.messages import Outgoing
 from handlers.locks import KeyedLocks
@@ -83,7 +83,7 @@ class WebhookServer(UpdateHandler):
     def __init__(
         self,
         app: Linli,
-        bot: Bot,
+        bot: TelegramApi,
         *,
         bot_username: str | None,
         secret: str,
@@ -125,7 +125,7 @@ class WebhookServer(UpdateHandler):
             return web.Response(status=503, text="stopping")  # Telegram retries elsewhere
         try:
             data = await request.json(loads=json.loads)
-            update = Update.model_validate(data, context={"bot": self.bot})
+            update = Update.model_validate(data)
         except (ValueError, ValidationError) as e:
             # Retrying would not make it readable: acknowledge it, and say so.
             log.error("webhook: an update that cannot be read was dropped: %s", e)
@@ -158,7 +158,7 @@ def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
-async def run_webhook(app: Linli, bot: Bot, stop: asyncio.Event, *, bot_username: str | None) -> None:
+async def run_webhook(app: Linli, bot: TelegramApi, stop: asyncio.Event, *, bot_username: str | None) -> None:
     """Serve updates by webhook until ``stop`` is set."""
     settings = app.settings
     assert settings.webhook_url is not None

@@ -1,5 +1,6 @@
 """`linli run` is killed with SIGKILL in the middle of onboarding and started again:
-the person carries on where they were, on SQLite and on PostgreSQL."""
+the person carries on where they were, on SQLite and on PostgreSQL, on both Telegram
+runtimes (aiogram, python-telegram-bot)."""
 
 from __future__ import annotations
 
@@ -18,15 +19,16 @@ from storage.engine import Database
 from storage.models import ProcessedUpdate
 from tests.fakes.telegram_api import FakeTelegramServer, SentMessage
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ptb_on_postgres]
 
 
 @asynccontextmanager
 async def linli_process(
-    tg: FakeTelegramServer, database_url: str, log: Path
+    tg: FakeTelegramServer, database_url: str, log: Path, runtime: str = "aiogram"
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     env = {
         **os.environ,
+        "LINLI_TELEGRAM_RUNTIME": runtime,
         "LINLI_TELEGRAM_TOKEN": tg.token,
         "LINLI_TELEGRAM_API_BASE": tg.base_url,
         "LINLI_DATABASE_URL": database_url,
@@ -59,13 +61,13 @@ def button(message: SentMessage, label: str) -> str:
 
 
 async def test_sigkill_mid_onboarding_then_resume(
-    fake_telegram: FakeTelegramServer, database_url: str, tmp_path: Path
+    fake_telegram: FakeTelegramServer, database_url: str, tmp_path: Path, telegram_runtime: str
 ) -> None:
     tg = fake_telegram
     log = tmp_path / "linli.log"
     alice = tg.user(4242, "王奶奶", language_code="zh-hans")
 
-    async with linli_process(tg, database_url, log) as proc:
+    async with linli_process(tg, database_url, log, telegram_runtime) as proc:
         tg.send_text(alice, "/start")
         consent = await tg.wait_for_text(alice, "您同意吗", timeout=60)
         since = len(tg.sent)
@@ -78,7 +80,7 @@ async def test_sigkill_mid_onboarding_then_resume(
     # While Linli is down she answers; the update waits at Telegram.
     since = len(tg.sent)
     tg.press(alice, language, button(language, "中文"))
-    async with linli_process(tg, database_url, log) as proc:
+    async with linli_process(tg, database_url, log, telegram_runtime) as proc:
         name = await tg.wait_for_text(alice, "称呼", since=since, timeout=60)
         since = len(tg.sent)
         tg.press(alice, name, button(name, "就叫我"))
@@ -93,7 +95,7 @@ async def test_sigkill_mid_onboarding_then_resume(
         await kill(proc, tg)
     assert not [m for m in tg.sent[since:] if m.chat_id == alice.id]  # the answer never left
 
-    async with linli_process(tg, database_url, log) as proc:
+    async with linli_process(tg, database_url, log, telegram_runtime) as proc:
         # The update comes again; the step is not run twice, and the answer is given.
         await tg.wait_confirmed(update, timeout=60)
         # One clear match: 春和社区 is picked at once and the building asked.
@@ -128,7 +130,7 @@ async def test_sigkill_mid_onboarding_then_resume(
 
 
 async def test_sigkill_after_one_reply_went_out_does_not_send_it_again(
-    fake_telegram: FakeTelegramServer, database_url: str, tmp_path: Path
+    fake_telegram: FakeTelegramServer, database_url: str, tmp_path: Path, telegram_runtime: str
 ) -> None:
     """Two people in one getUpdates batch; Bob's answer hangs, and Linli is killed after
     Alice's went out. Bob's update is older, so Alice's is not confirmed either (the
@@ -143,7 +145,7 @@ async def test_sigkill_after_one_reply_went_out_does_not_send_it_again(
     second = tg.send_text(bob, "/help")
     first = tg.send_text(alice, "/help")
 
-    async with linli_process(tg, database_url, log) as proc:
+    async with linli_process(tg, database_url, log, telegram_runtime) as proc:
         await tg.wait_for_text(alice, "Commands:", timeout=60)
         async with asyncio.timeout(30):
             await stall.arrived.wait()
@@ -153,7 +155,7 @@ async def test_sigkill_after_one_reply_went_out_does_not_send_it_again(
         assert first["update_id"] in [u["update_id"] for u in tg.pending_updates]
         await kill(proc, tg)
 
-    async with linli_process(tg, database_url, log) as proc:
+    async with linli_process(tg, database_url, log, telegram_runtime) as proc:
         await tg.wait_for_text(bob, "Commands:", timeout=60)
         await tg.wait_confirmed(second, timeout=30)
         await tg.wait_confirmed(first, timeout=30)

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from aiogram import Bot
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlmodel import col
 
 from bot.app import Linli
 from bot.settings import Settings
+from bot.telegram.api import TelegramApi
 from bot.telegram.runner import make_bot, run_telegram
 from storage.models import OutboxMessage
 from tests.fakes.telegram_api import FakeTelegramServer, FakeUser
@@ -30,7 +30,7 @@ HELP = "Commands:"  # in the answer to /help
 class Running:
     tg: FakeTelegramServer
     app: Linli
-    bot: Bot
+    bot: TelegramApi
 
     async def pending_replies(self, person: FakeUser) -> int:
         async with self.app.db.transaction() as session:
@@ -61,7 +61,7 @@ async def running(fake_telegram: FakeTelegramServer, database_url: str) -> Async
             async with asyncio.timeout(15):
                 await task
         finally:
-            await bot.session.close()
+            await bot.close()
 
 
 async def test_a_flood_under_429s_does_not_hold_up_others(running: Running) -> None:

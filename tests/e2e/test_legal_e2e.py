@@ -8,7 +8,6 @@ done from /mybookings."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -16,36 +15,24 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 
-from bot.app import Linli
-from bot.telegram.runner import make_bot, run_telegram
 from dialogs.legal import cards
 from storage import legal, users
 from storage.data import Role
 from storage.legal import BookingStatus, Place
 from storage.models import utcnow
-from tests.e2e.test_telegram_e2e import Client, Linked, onboard_zh, settings_for
+from tests.e2e.test_telegram_e2e import Client, Linked, linli_on, onboard_zh, settings_for
 from tests.fakes.telegram_api import FakeTelegramServer
 
 pytestmark = pytest.mark.slow  # real-time rate limits: seconds per test, outside the fast loop
 
 
 @pytest_asyncio.fixture
-async def linked(fake_telegram: FakeTelegramServer, database_url: str) -> AsyncIterator[Linked]:
-    settings = settings_for(fake_telegram, database_url)
-    app = Linli(settings)
-    bot = make_bot(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_telegram(app, bot=bot, stop=stop), name="telegram")
-    try:
-        await fake_telegram.wait_polling(timeout=30)
-        yield Linked(fake_telegram, app, bot)
-    finally:
-        stop.set()
-        try:
-            async with asyncio.timeout(10):
-                await task
-        finally:
-            await bot.session.close()
+async def linked(
+    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: str
+) -> AsyncIterator[Linked]:
+    settings = settings_for(fake_telegram, database_url, telegram_runtime)
+    async with linli_on(fake_telegram, settings) as linked:
+        yield linked
 
 
 async def test_question_answer_book_reminder_done(linked: Linked) -> None:

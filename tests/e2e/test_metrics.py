@@ -16,9 +16,7 @@ import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from bot.app import Linli
 from bot.telegram import menus
-from bot.telegram.runner import make_bot, run_telegram
 from storage import users
 from storage.data import Role
 from storage.models import OutboxMessage
@@ -28,6 +26,7 @@ from tests.e2e.test_telegram_e2e import (
     Linked,
     apply_as_driver,
     decision_data,
+    linli_on,
     onboard_en,
     onboard_zh,
     settings_for,
@@ -47,20 +46,8 @@ async def watched(
     settings = settings_for(fake_telegram, database_url).model_copy(
         update={"ops_listen": f"127.0.0.1:{port}"}
     )
-    app = Linli(settings)
-    bot = make_bot(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_telegram(app, bot=bot, stop=stop), name="telegram")
-    try:
-        await fake_telegram.wait_polling(timeout=30)
-        yield Linked(fake_telegram, app, bot), f"http://127.0.0.1:{port}"
-    finally:
-        stop.set()
-        try:
-            async with asyncio.timeout(10):
-                await task
-        finally:
-            await bot.session.close()
+    async with linli_on(fake_telegram, settings) as linked:
+        yield linked, f"http://127.0.0.1:{port}"
 
 
 async def scrape(base: str) -> Samples:

@@ -10,7 +10,6 @@ fix it with a photo; the rider confirms and rates; the follower hears every step
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,12 +17,10 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from bot.app import Linli
-from bot.telegram.runner import make_bot, run_telegram
 from storage.reports import Report, ReportPhoto
 from tests.conftest import STAFF_ID
 from tests.e2e.test_rides_e2e import onboard
-from tests.e2e.test_telegram_e2e import Client, Linked, onboard_en, settings_for
+from tests.e2e.test_telegram_e2e import Client, Linked, linli_on, onboard_en, settings_for
 from tests.fakes.telegram_api import FakeTelegramServer
 
 pytestmark = pytest.mark.slow  # real-time rate limits: seconds per test, outside the fast loop
@@ -34,25 +31,13 @@ FIXED = b"\xff\xd8\xff\xdb\x00\x03\x01\xff\xda\x00\x02manhole-fixed\xff\xd9"
 
 @pytest_asyncio.fixture
 async def linked(
-    fake_telegram: FakeTelegramServer, database_url: str, tmp_path: Path
+    fake_telegram: FakeTelegramServer, database_url: str, tmp_path: Path, telegram_runtime: str
 ) -> AsyncIterator[Linked]:
-    settings = settings_for(fake_telegram, database_url).model_copy(
+    settings = settings_for(fake_telegram, database_url, telegram_runtime).model_copy(
         update={"media_dir": str(tmp_path / "media")}
     )
-    app = Linli(settings)
-    bot = make_bot(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_telegram(app, bot=bot, stop=stop), name="telegram")
-    try:
-        await fake_telegram.wait_polling(timeout=30)
-        yield Linked(fake_telegram, app, bot)
-    finally:
-        stop.set()
-        try:
-            async with asyncio.timeout(10):
-                await task
-        finally:
-            await bot.session.close()
+    async with linli_on(fake_telegram, settings) as linked:
+        yield linked
 
 
 async def test_report_photos_routing_loop_followers_and_rating(linked: Linked, tmp_path: Path) -> None:

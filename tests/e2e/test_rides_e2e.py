@@ -8,7 +8,6 @@ on the way → picked up → completed → the rider rates the ride.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,33 +15,21 @@ import pytest_asyncio
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot.app import Linli
-from bot.telegram.runner import make_bot, run_telegram
 from storage.rides import Ride
 from tests.conftest import STAFF_ID
-from tests.e2e.test_telegram_e2e import Client, Linked, settings_for
+from tests.e2e.test_telegram_e2e import Client, Linked, linli_on, settings_for
 from tests.fakes.telegram_api import FakeTelegramServer, FakeUser
 
 pytestmark = pytest.mark.slow  # real-time rate limits: seconds per test, outside the fast loop
 
 
 @pytest_asyncio.fixture
-async def linked(fake_telegram: FakeTelegramServer, database_url: str) -> AsyncIterator[Linked]:
-    settings = settings_for(fake_telegram, database_url)
-    app = Linli(settings)
-    bot = make_bot(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_telegram(app, bot=bot, stop=stop), name="telegram")
-    try:
-        await fake_telegram.wait_polling(timeout=30)
-        yield Linked(fake_telegram, app, bot)
-    finally:
-        stop.set()
-        try:
-            async with asyncio.timeout(10):
-                await task
-        finally:
-            await bot.session.close()
+async def linked(
+    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: str
+) -> AsyncIterator[Linked]:
+    settings = settings_for(fake_telegram, database_url, telegram_runtime)
+    async with linli_on(fake_telegram, settings) as linked:
+        yield linked
 
 
 async def onboard(person: Client, phone: str) -> None:
@@ -67,6 +54,7 @@ async def become_driver(tg: FakeTelegramServer, driver: Client, staff: Client, p
     await tg.wait_for_text(driver.user, "恭喜", since=since)
 
 
+@pytest.mark.ptb_on_postgres
 async def test_request_claim_race_status_and_rating(linked: Linked) -> None:
     tg = linked.tg
     staff = Client(tg, tg.user(int(STAFF_ID), "周", last_name="网格员"))

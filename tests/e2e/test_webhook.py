@@ -13,17 +13,17 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiogram import Bot
 from pydantic import SecretStr
 
 from bot import deeplinks
 from bot.app import Linli
 from bot.settings import Settings
 from bot.telegram import webhook
+from bot.telegram.api import TelegramApi
 from bot.telegram.runner import make_bot, run_telegram
 from storage import communities, updates
 from tests.conftest import STAFF_ID
-from tests.e2e.test_telegram_e2e import Client
+from tests.e2e.test_telegram_e2e import Client, linli_on
 from tests.fakes.telegram_api import SECRET_HEADER, FakeTelegramServer, SentMessage
 
 SECRET = "s3cret-token_for-tests"
@@ -52,28 +52,18 @@ def webhook_settings(tg: FakeTelegramServer, database_url: str, port: int, **mor
 class Hooked:
     tg: FakeTelegramServer
     app: Linli
-    bot: Bot
+    bot: TelegramApi
     base: str  # the worker's own address
 
 
 @pytest_asyncio.fixture
-async def hooked(fake_telegram: FakeTelegramServer, database_url: str) -> AsyncIterator[Hooked]:
+async def hooked(
+    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: str
+) -> AsyncIterator[Hooked]:
     port = free_port()
-    settings = webhook_settings(fake_telegram, database_url, port)
-    app = Linli(settings)
-    bot = make_bot(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_telegram(app, bot=bot, stop=stop), name="telegram-webhook")
-    try:
-        await fake_telegram.wait_webhook(timeout=30)
-        yield Hooked(fake_telegram, app, bot, f"http://127.0.0.1:{port}")
-    finally:
-        stop.set()
-        try:
-            async with asyncio.timeout(15):
-                await task
-        finally:
-            await bot.session.close()
+    settings = webhook_settings(fake_telegram, database_url, port, telegram_runtime=telegram_runtime)
+    async with linli_on(fake_telegram, settings, webhook=True) as linked:
+        yield Hooked(fake_telegram, linked.app, linked.bot, f"http://127.0.0.1:{port}")
 
 
 async def press_for_buttons(person: Client, label: str) -> SentMessage:
@@ -189,7 +179,7 @@ async def test_polling_again_after_webhook_mode(fake_telegram: FakeTelegramServe
         stop.set()
         async with asyncio.timeout(15):
             await task
-        await bot.session.close()
+        await bot.close()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from aiogram.types import Update
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.telegram.api import InlineButton, InlineKeyboard, RemoveKeyboard, RequestKeyboard
 from bot.telegram.convert import to_incoming
 from bot.telegram.render import inline_keyboard, reply_keyboard, split_text
 from dialogs.messages import Ask, ChatKind, Choice, Incoming, Kind, Outgoing
@@ -281,17 +282,11 @@ def test_split_keeps_every_visible_character(text: str, limit: int) -> None:
 
 def test_keyboards() -> None:
     out = Outgoing("?", choices=[[Choice("Yes", "f:x:y:yes"), Choice("No", "f:x:y:no")], []])
-    markup = inline_keyboard(out)
-    assert markup is not None
-    assert [[b.callback_data for b in row] for row in markup.inline_keyboard] == [["f:x:y:yes", "f:x:y:no"]]
+    assert inline_keyboard(out) == InlineKeyboard(
+        ((InlineButton("Yes", "f:x:y:yes"), InlineButton("No", "f:x:y:no")),)  # the empty row is dropped
+    )
     ask = reply_keyboard(Outgoing("phone?", ask=Ask.CONTACT, ask_label="📱 Share"))
-    assert ask is not None and ask.model_dump(exclude_none=True) == {
-        "keyboard": [[{"text": "📱 Share", "request_contact": True}]],
-        "resize_keyboard": True,
-        "one_time_keyboard": True,
-    }
-    loc = reply_keyboard(Outgoing("where?", ask=Ask.LOCATION, ask_label="📍"))
-    assert loc is not None and loc.model_dump(exclude_none=True)["keyboard"][0][0]["request_location"]
-    gone = reply_keyboard(Outgoing("ok", remove_keyboard=True))
-    assert gone is not None and gone.model_dump(exclude_none=True) == {"remove_keyboard": True}
+    assert ask == RequestKeyboard("📱 Share", "contact")
+    assert reply_keyboard(Outgoing("where?", ask=Ask.LOCATION)) == RequestKeyboard("📍", "location")
+    assert reply_keyboard(Outgoing("ok", remove_keyboard=True)) == RemoveKeyboard()
     assert reply_keyboard(Outgoing("plain")) is None and inline_keyboard(Outgoing("plain")) is None
