@@ -1,10 +1,14 @@
-"""The full path: Telegram updates through aiogram's Bot over HTTP, Linli's polling loop,
-handlers, dialogs and storage, and the answer back over HTTP — beside a bare aiogram
-echo bot measured in the same run against the same fake Bot API server.
+"""The full path: Telegram updates over HTTP, Linli's polling loop, handlers, dialogs and
+storage, and the answer back over HTTP — on both Telegram runtimes, each beside that
+library's own bare echo bot, all measured in one run against the same fake Bot API server:
 
-Both bots poll the in-process fake server (tests/fakes/telegram_api.py), so both pay
-the same HTTP and JSON costs; the ratio is what Linli's work adds on top. People
-send one message after another (closed loop), each waiting for the answer.
+- bare aiogram echo (a Dispatcher, updates handled as tasks) and Linli on aiogram;
+- bare python-telegram-bot echo (an Application with concurrent updates) and Linli on
+  python-telegram-bot (``LINLI_TELEGRAM_RUNTIME=ptb``).
+
+Every bot polls the in-process fake server (tests/fakes/telegram_api.py), so all pay the
+same HTTP and JSON costs; each ratio is what Linli's work adds on top of its library.
+People send one message after another (closed loop), each waiting for the answer.
 
     python bench/telegram_path.py [--people 50] [--messages 20] [--database-url URL]
 
@@ -28,11 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Message
+from telegram import Update as PtbUpdate
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bench.common import report
 from bot.app import Linli
 from bot.settings import Settings
-from bot.telegram.runner import run_telegram
+from bot.telegram.runner import make_bot, run_telegram
 from scheduler.ratelimit import RateLimiter
 from tests.fakes.telegram_api import FakeTelegramServer, FakeUser, SentMessage
 
@@ -68,6 +74,29 @@ async def echo_bot(tg: FakeTelegramServer) -> tuple[Bot, Dispatcher, asyncio.Tas
     task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
     await tg.wait_polling(active=True, timeout=30)
     return bot, dp, task
+
+
+async def ptb_echo_bot(tg: FakeTelegramServer) -> Application:  # type: ignore[type-arg]
+    application = (
+        Application.builder()
+        .token(tg.token)
+        .base_url(f"{tg.base_url}/bot")
+        .base_file_url(f"{tg.base_url}/file/bot")
+        .concurrent_updates(True)  # as aiogram's Dispatcher and Linli: not one at a time
+        .build()
+    )
+
+    async def echo(update: PtbUpdate, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None
+        await update.message.reply_text(f"echo: {update.message.text}")
+
+    application.add_handler(MessageHandler(filters.TEXT, echo))
+    await application.initialize()
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_polling(poll_interval=0, timeout=1)
+    await tg.wait_polling(active=True, timeout=30)
+    return application
 
 
 async def measure(
@@ -107,19 +136,34 @@ async def main() -> None:
 
         return stop
 
+    async def start_ptb_echo(tg: FakeTelegramServer) -> Callable[[], Awaitable[None]]:
+        application = await ptb_echo_bot(tg)
+
+        async def stop() -> None:
+            assert application.updater is not None
+            await application.updater.stop()
+            await application.stop()
+            await application.shutdown()
+
+        return stop
+
     tmp = tempfile.TemporaryDirectory()
 
-    async def start_linli(tg: FakeTelegramServer) -> Callable[[], Awaitable[None]]:
+    def start_linli(runtime: str) -> Callable[[FakeTelegramServer], Awaitable[Callable[[], Awaitable[None]]]]:
+        return lambda tg: linli_on(tg, runtime)
+
+    async def linli_on(tg: FakeTelegramServer, runtime: str) -> Callable[[], Awaitable[None]]:
         url = args.database_url or f"sqlite+aiosqlite:///{tmp.name}/bench-{time.monotonic_ns()}.db"
         settings = Settings(
             telegram_token=tg.token,
             telegram_api_base=tg.base_url,
+            telegram_runtime=runtime,
             database_url=url,
             polling_timeout=1,
             _env_file=None,  # type: ignore[call-arg]
         )
         stopped = asyncio.Event()
-        bot = tg.make_bot()
+        bot = make_bot(settings)
         app = Linli(settings)
         # The echo bot has no rate limiter; lift Linli's (Telegram's 30/s overall would
         # otherwise be the figure) so the comparison is of the work per message.
@@ -130,12 +174,13 @@ async def main() -> None:
         async def stop() -> None:
             stopped.set()
             await task
-            await bot.session.close()
+            await bot.close()
 
         return stop
 
     async def onboard(tg: FakeTelegramServer, user: FakeUser) -> None:
-        """Consent, language, skip community, skip phone: ready for steady-state steps."""
+        """Consent, language, name from the chat, skip community, skip phone: ready for
+        steady-state steps."""
 
         async def step(act: Callable[[], object], expect: str) -> SentMessage:
             since = len(tg.sent)
@@ -150,14 +195,23 @@ async def main() -> None:
 
         consent = await step(lambda: tg.send_text(user, "/start"), "您同意吗")
         language = await step(press(consent, "同意"), "语言")
-        community = await step(press(language, "中文"), "哪个社区")
+        name = await step(press(language, "中文"), "怎么称呼")
+        community = await step(press(name, "就叫我"), "哪个社区")
         phone = await step(press(community, "跳过"), "跳过")
         await step(press(phone, "跳过"), "设置完成")
 
     print(f"{args.people} people × {args.messages} messages each, closed loop")
-    echo_rate = await measure("bare aiogram echo", start_echo, args, "你好", "echo:")
-    linli_rate = await measure("Linli dialog step", start_linli, args, "今天天气不错", "没听懂", warm=onboard)
-    print(f"  Linli / echo rate: {linli_rate / echo_rate:.2f}")
+    ratios = []
+    for runtime, label, start_bare in (
+        ("aiogram", "aiogram", start_echo),
+        ("ptb", "python-telegram-bot", start_ptb_echo),
+    ):
+        echo_rate = await measure(f"bare {label} echo", start_bare, args, "你好", "echo:")
+        linli_rate = await measure(
+            f"Linli on {label}", start_linli(runtime), args, "今天天气不错", "没听懂", warm=onboard
+        )
+        ratios.append(f"{label} {linli_rate / echo_rate:.2f}")
+    print(f"  Linli / its library's echo: {', '.join(ratios)}")
     tmp.cleanup()
 
 

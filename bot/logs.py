@@ -22,6 +22,9 @@ from pythonjsonlogger.json import JsonFormatter
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Loggers that are chatter at INFO.
 CHATTY = ("alembic", "apscheduler", "aiohttp.access", "aiogram.event", "aiogram.dispatcher")
+# HTTP clients that log each request's URL, which carries the bot token
+# (python-telegram-bot's httpx): warnings only, at every level.
+SECRET_BEARING = ("httpx", "httpcore")
 
 
 def setup(level: str = "INFO", fmt: str = "text", *, stream: TextIO | None = None) -> None:
@@ -45,3 +48,5 @@ def setup(level: str = "INFO", fmt: str = "text", *, stream: TextIO | None = Non
     quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
     for name in CHATTY:
         logging.getLogger(name).setLevel(quiet)
+    for name in SECRET_BEARING:
+        logging.getLogger(name).setLevel(logging.WARNING)
