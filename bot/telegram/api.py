@@ -90,7 +90,11 @@ class TelegramApi(Protocol):
         wait: int,
         allowed_updates: list[str] | None,
         request_timeout: float,
-    ) -> list[Update]: ...
+        known_below: int | None = None,
+    ) -> list[Update]:
+        """The updates from ``offset`` on; those below ``known_below`` (fetched before, still
+        in hand: every fetch repeats them until confirmed) are left out unread."""
+        ...
 
     async def delete_webhook(self, *, drop_pending_updates: bool) -> None: ...
 

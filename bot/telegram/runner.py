@@ -701,6 +701,7 @@ class Poller(UpdateHandler):
                 wait=wait,
                 allowed_updates=ALLOWED_UPDATES,
                 request_timeout=self.bot.request_timeout + wait,
+                known_below=self._next,  # in hand or handled: skipped by feed() anyway
             )
         )
         stopped = asyncio.ensure_future(self.stop.wait())

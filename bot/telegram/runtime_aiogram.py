@@ -6,8 +6,9 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, methods
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -23,6 +24,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.methods import Response, TelegramMethod
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllChatAdministrators,
@@ -42,6 +44,46 @@ from aiogram.types import (
 
 from bot.telegram import errors
 from bot.telegram.api import BotInfo, InlineKeyboard, Markup, RequestKeyboard, Scope
+
+
+class _GetRawUpdates(TelegramMethod[list[dict[str, Any]]]):
+    """getUpdates answered as plain JSON objects, so that only updates not seen before are
+    parsed into models: every fetch repeats the updates still in hand (see runner.Poller)."""
+
+    __returning__ = list[dict[str, Any]]
+    __api_method__ = "getUpdates"
+
+    offset: int | None = None
+    limit: int | None = None
+    timeout: int | None = None
+    allowed_updates: list[str] | None = None
+
+
+# aiogram parses each answer as ``Response[<the method's result type>]``, and pydantic keeps
+# such parametrised models only weakly: each garbage collection drops them, and the next
+# call rebuilds one (about 5 ms, a third of a reply's cost in bench/telegram_path.py).
+# Holding them here keeps them built.
+_RESPONSE_TYPES = tuple(
+    Response[method.__returning__]  # type: ignore[name-defined]
+    for method in (
+        _GetRawUpdates,
+        methods.GetMe,
+        methods.SendMessage,
+        methods.SendPhoto,
+        methods.SendVenue,
+        methods.EditMessageText,
+        methods.EditMessageCaption,
+        methods.EditMessageReplyMarkup,
+        methods.AnswerCallbackQuery,
+        methods.GetFile,
+        methods.SetMyCommands,
+        methods.DeleteMyCommands,
+        methods.SetMyDescription,
+        methods.SetMyShortDescription,
+        methods.SetWebhook,
+        methods.DeleteWebhook,
+    )
+)
 
 
 @contextmanager
@@ -137,15 +179,16 @@ class AiogramApi:
         wait: int,
         allowed_updates: list[str] | None,
         request_timeout: float,
+        known_below: int | None = None,
     ) -> list[Update]:
+        method = _GetRawUpdates(offset=offset, limit=limit, timeout=wait, allowed_updates=allowed_updates)
         with translated():
-            return await self.bot.get_updates(
-                offset=offset,
-                limit=limit,
-                timeout=wait,
-                allowed_updates=allowed_updates,
-                request_timeout=int(request_timeout),
-            )
+            raw = await self.bot(method, request_timeout=int(request_timeout))
+        return [
+            Update.model_validate(update)
+            for update in raw
+            if known_below is None or update.get("update_id", known_below) >= known_below
+        ]
 
     async def delete_webhook(self, *, drop_pending_updates: bool) -> None:
         with translated():

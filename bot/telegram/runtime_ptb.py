@@ -162,6 +162,7 @@ class PtbApi:
         wait: int,
         allowed_updates: list[str] | None,
         request_timeout: float,
+        known_below: int | None = None,
     ) -> list[Update]:
         with translated():
             batch = await self.bot.get_updates(
@@ -173,7 +174,11 @@ class PtbApi:
                 read_timeout=max(0.0, request_timeout - wait),
             )
         # One model for both runtimes (see api.py): the update as the Bot API sent it.
-        return [Update.model_validate(update.to_dict()) for update in batch]
+        return [
+            Update.model_validate(update.to_dict())
+            for update in batch
+            if known_below is None or update.update_id >= known_below
+        ]
 
     async def delete_webhook(self, *, drop_pending_updates: bool) -> None:
         with translated():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,7 +95,9 @@ async def test_markups_on_the_wire(fake_telegram: FakeTelegramServer, api: Teleg
     assert sent.message_id == venue and sent.method == "sendVenue" and len(sent.buttons) == 3
 
 
-async def test_files_menus_profile_webhook(fake_telegram: FakeTelegramServer, api: TelegramApi) -> None:
+async def test_files_menus_profile_webhook(
+    fake_telegram: FakeTelegramServer, api: TelegramApi, tmp_path: Path
+) -> None:
     tg = fake_telegram
     me = await api.get_me()
     assert me.username == tg.bot_username
@@ -107,9 +110,13 @@ async def test_files_menus_profile_webhook(fake_telegram: FakeTelegramServer, ap
     with pytest.raises(ValueError):
         await api.download(file_id, 100)
 
-    # Sent back by id, and uploaded from a file.
+    # Sent back by id, and uploaded from a file (a photo Linli stored).
     await api.send_photo(alice.id, file_id, "这张")
     assert last(tg, "sendPhoto").fields["caption"] == "这张"
+    stored = tmp_path / "fixed.jpg"
+    stored.write_bytes(jpeg[::-1])
+    await api.send_photo(alice.id, stored, None)
+    assert [f.data for f in last(tg, "sendPhoto").files.values()] == [jpeg[::-1]]
 
     # Menus by scope and language, and their removal.
     commands = [("ride", "约车"), ("help", "帮助")]
