@@ -163,6 +163,12 @@ async def test_updates_read_into_one_model(fake_telegram: FakeTelegramServer, ap
     second = batch[1].message
     assert second is not None and second.location is not None and second.location.latitude == 30.5
 
+    # Unconfirmed, both come again; the one already in hand is left out unread.
+    again = await api.get_updates(
+        offset=None, limit=10, wait=0, allowed_updates=None, request_timeout=5, known_below=batch[1].update_id
+    )
+    assert [u.update_id for u in again] == [batch[1].update_id]
+
 
 @pytest.mark.parametrize(
     ("status", "description", "retry_after", "expected"),
