@@ -88,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = "WARNING"
     logs.setup(level, settings.log_format)
     from bot import commands
+    from bot.telegram.errors import Unauthorized
 
     try:
         return asyncio.run(commands.dispatch(args, settings))
@@ -95,6 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Ctrl-C: everything is saved as it goes; a traceback would only alarm.
         print(file=sys.stderr)
         return 130
+    except Unauthorized as e:
+        print(
+            f"Telegram refused the bot token ({e.message}). Check LINLI_TELEGRAM_TOKEN: "
+            "it is the token @BotFather gave, like 123456789:AA…",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def _is_terminal_chat(args: argparse.Namespace, settings: Settings) -> bool:

@@ -438,6 +438,33 @@ async def test_linli_run_stops_cleanly_on_sigterm(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_linli_run_with_a_refused_token_says_so(
+    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: str
+) -> None:
+    env = {
+        **os.environ,
+        "LINLI_TELEGRAM_RUNTIME": telegram_runtime,
+        "LINLI_TELEGRAM_TOKEN": "999:not-the-token",
+        "LINLI_TELEGRAM_API_BASE": fake_telegram.base_url,
+        "LINLI_DATABASE_URL": database_url,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        async with asyncio.timeout(30):
+            _, stderr = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    log = stderr.decode()
+    assert proc.returncode == 2, log
+    assert "Telegram refused the bot token" in log and "LINLI_TELEGRAM_TOKEN" in log
+    assert "Traceback" not in log and "not-the-token" not in log
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_group_commands_and_buttons(linked: Linked) -> None:
     tg = linked.tg
     staff = Client(tg, tg.user(int(STAFF_ID), "Staff", language_code="zh-hans"))
