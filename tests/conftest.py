@@ -34,23 +34,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         uses_server = {"postgres_url", "postgres_server"} & set(getattr(item, "fixturenames", ()))
         if item.get_closest_marker("postgres") is not None or uses_server:
             item.add_marker("slow")
-    # The Telegram runtime changes only the HTTP client beneath the same code, which the
-    # database does not meet: python-telegram-bot runs every Telegram scenario on SQLite,
-    # and on PostgreSQL too only where a test asks (crash-resume, the claim race).
+    # A channel's second variant (python-telegram-bot as the Telegram runtime, WeChat's
+    # encrypted safe mode) changes only the wire beneath the same code, which the database
+    # does not meet: it runs every scenario on SQLite, and on PostgreSQL too only where a
+    # test asks (crash-resume and the claim race: marker ``variants_on_postgres``).
     skipped = [
-        item for item in items if _ptb_on_postgres(item) and not item.get_closest_marker("ptb_on_postgres")
+        item
+        for item in items
+        if _variant_on_postgres(item) and not item.get_closest_marker("variants_on_postgres")
     ]
     if skipped:
         config.hook.pytest_deselected(items=skipped)
         items[:] = [item for item in items if item not in skipped]
 
 
-def _ptb_on_postgres(item: pytest.Item) -> bool:
+def _variant_on_postgres(item: pytest.Item) -> bool:
     params = getattr(getattr(item, "callspec", None), "params", {})
-    return params.get("telegram_runtime") == "ptb" and "postgres" in (
-        params.get("database_url"),
-        params.get("schema_url"),
-    )
+    variant = params.get("telegram_runtime") == "ptb" or params.get("wechat_mode") == "safe"
+    return variant and "postgres" in (params.get("database_url"), params.get("schema_url"))
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from storage.engine import Database
 from storage.models import ProcessedUpdate
 from tests.fakes.telegram_api import FakeTelegramServer, SentMessage
 
-pytestmark = [pytest.mark.slow, pytest.mark.ptb_on_postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.variants_on_postgres]
 
 
 @asynccontextmanager

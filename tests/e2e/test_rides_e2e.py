@@ -54,7 +54,7 @@ async def become_driver(tg: FakeTelegramServer, driver: Client, staff: Client, p
     await tg.wait_for_text(driver.user, "恭喜", since=since)
 
 
-@pytest.mark.ptb_on_postgres
+@pytest.mark.variants_on_postgres
 async def test_request_claim_race_status_and_rating(linked: Linked) -> None:
     tg = linked.tg
     staff = Client(tg, tg.user(int(STAFF_ID), "周", last_name="网格员"))

@@ -95,9 +95,15 @@ class Linked:
             )
 
 
-@pytest_asyncio.fixture(params=["plain", "safe"])
-async def linked(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[Linked]:
-    async with FakeWeChat(safe_mode=request.param == "safe") as wx:
+@pytest.fixture(params=["plain", "safe"])
+def wechat_mode(request: pytest.FixtureRequest) -> str:
+    """The callback in plain mode and in safe mode (encrypted, EncodingAESKey)."""
+    return str(request.param)
+
+
+@pytest_asyncio.fixture
+async def linked(wechat_mode: str, database_url: str) -> AsyncIterator[Linked]:
+    async with FakeWeChat(safe_mode=wechat_mode == "safe") as wx:
         app = Linli(settings_for(wx, database_url))
         await app.prepare()
         channel, runner = await serve(app)
