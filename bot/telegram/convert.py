@@ -1,4 +1,5 @@
-"""aiogram ``Update`` → channel-neutral ``Incoming``; no I/O, so it is unit-tested directly.
+"""``Update`` (aiogram's model of the Bot API JSON, whichever runtime fetched it) →
+channel-neutral ``Incoming``; no I/O, so it is unit-tested directly.
 
 Returns None for whatever Linli does not answer: other bots, service messages
 (joins, pins, title changes…), edits, commands addressed to another bot in a group.
