@@ -41,7 +41,7 @@ from bot import deeplinks, ops
 from bot.app import Linli
 from bot.settings import Settings
 from bot.telegram import CHANNEL, render
-from bot.telegram.api import RUNTIMES, TelegramApi
+from bot.telegram.api import TelegramApi
 from bot.telegram.convert import sender_of, to_incoming
 from bot.telegram.errors import (
     BadRequest,
@@ -107,7 +107,6 @@ def make_bot(settings: Settings) -> TelegramApi:
         from bot.telegram.runtime_ptb import PtbApi  # python-telegram-bot loads only when chosen
 
         return PtbApi.connect(token, base)
-    assert settings.telegram_runtime in RUNTIMES
     from bot.telegram.runtime_aiogram import AiogramApi
 
     return AiogramApi.connect(token, base)
