@@ -169,9 +169,10 @@ class StationIndex:
             self._compact()
 
     def _same_point(self, slot: int, s: StationData) -> bool:
-        return bool(
-            np.allclose(self._xyz[slot], unit_vectors(np.array([s.latitude]), np.array([s.longitude]))[0])
-        )
+        # Equal up to rounding (a few µm on Earth): np.allclose's default tolerance is
+        # about 6 cm, so a smaller move kept the old point and its distance.
+        point = unit_vectors(np.array([s.latitude]), np.array([s.longitude]))[0]
+        return bool(np.allclose(self._xyz[slot], point, rtol=0.0, atol=1e-12))
 
     def _set_attributes(self, slot: int, s: StationData) -> None:
         self._kind[slot] = KINDS.index(s.kind)
