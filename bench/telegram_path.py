@@ -32,12 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Message
+from pydantic import SecretStr
 from telegram import Update as PtbUpdate
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bench.common import report
 from bot.app import Linli
-from bot.settings import Settings
+from bot.settings import Settings, TelegramRuntime
 from bot.telegram.runner import make_bot, run_telegram
 from scheduler.ratelimit import RateLimiter
 from tests.fakes.telegram_api import FakeTelegramServer, FakeUser, SentMessage
@@ -54,7 +55,7 @@ async def drive(
             t0 = time.perf_counter()
             tg.send_text(user, text)
             await tg.wait_for(
-                lambda m, uid=user.id: m.chat_id == uid and expect in m.text, since=since, timeout=120
+                lambda m: m.chat_id == user.id and expect in (m.text or ""), since=since, timeout=120
             )
             latencies.append(time.perf_counter() - t0)
 
@@ -76,7 +77,7 @@ async def echo_bot(tg: FakeTelegramServer) -> tuple[Bot, Dispatcher, asyncio.Tas
     return bot, dp, task
 
 
-async def ptb_echo_bot(tg: FakeTelegramServer) -> Application:  # type: ignore[type-arg]
+async def ptb_echo_bot(tg: FakeTelegramServer) -> Application:
     application = (
         Application.builder()
         .token(tg.token)
@@ -149,13 +150,15 @@ async def main() -> None:
 
     tmp = tempfile.TemporaryDirectory()
 
-    def start_linli(runtime: str) -> Callable[[FakeTelegramServer], Awaitable[Callable[[], Awaitable[None]]]]:
+    def start_linli(
+        runtime: TelegramRuntime,
+    ) -> Callable[[FakeTelegramServer], Awaitable[Callable[[], Awaitable[None]]]]:
         return lambda tg: linli_on(tg, runtime)
 
-    async def linli_on(tg: FakeTelegramServer, runtime: str) -> Callable[[], Awaitable[None]]:
+    async def linli_on(tg: FakeTelegramServer, runtime: TelegramRuntime) -> Callable[[], Awaitable[None]]:
         url = args.database_url or f"sqlite+aiosqlite:///{tmp.name}/bench-{time.monotonic_ns()}.db"
         settings = Settings(
-            telegram_token=tg.token,
+            telegram_token=SecretStr(tg.token),
             telegram_api_base=tg.base_url,
             telegram_runtime=runtime,
             database_url=url,
@@ -186,7 +189,7 @@ async def main() -> None:
             since = len(tg.sent)
             act()
             return await tg.wait_for(
-                lambda m: m.chat_id == user.id and expect in m.text, since=since, timeout=60
+                lambda m: m.chat_id == user.id and expect in (m.text or ""), since=since, timeout=60
             )
 
         def press(message: SentMessage, label: str) -> Callable[[], object]:
@@ -202,6 +205,7 @@ async def main() -> None:
 
     print(f"{args.people} people × {args.messages} messages each, closed loop")
     ratios = []
+    runtime: TelegramRuntime
     for runtime, label, start_bare in (
         ("aiogram", "aiogram", start_echo),
         ("ptb", "python-telegram-bot", start_ptb_echo),

@@ -20,6 +20,9 @@ def split_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 -- a server's listen address
 
 
+TelegramRuntime = Literal["aiogram", "ptb"]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINLI_", env_file=".env", extra="ignore")
 
@@ -28,7 +31,7 @@ class Settings(BaseSettings):
     telegram_api_base: str | None = None
     # Which library makes the Bot API calls: "aiogram" (default) or "ptb" (python-telegram-bot).
     # Everything else (polling, replies, the outbox, menus) is the same code for both.
-    telegram_runtime: Literal["aiogram", "ptb"] = "aiogram"
+    telegram_runtime: TelegramRuntime = "aiogram"
     database_url: str = DEFAULT_DATABASE_URL
     # Comma-separated Telegram user ids who are staff from the start.
     admins: str = ""

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot.settings import TelegramRuntime
 from bot.telegram.api import RUNTIMES
 from storage.engine import Database
 from storage.schema import create_schema
@@ -76,10 +77,11 @@ def postgres_template(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture(params=RUNTIMES)
-def telegram_runtime(request: pytest.FixtureRequest) -> str:
+def telegram_runtime(request: pytest.FixtureRequest) -> TelegramRuntime:
     """Each Telegram end-to-end test using this runs on both runtimes
     (``LINLI_TELEGRAM_RUNTIME``): aiogram's Bot and python-telegram-bot's."""
-    return str(request.param)
+    runtime: TelegramRuntime = request.param
+    return runtime
 
 
 # The PostgreSQL half of every two-database test carries the "postgres" marker.

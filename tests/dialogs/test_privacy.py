@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dialogs.messages import ChatKind
 from storage import applications, users
@@ -65,7 +66,9 @@ async def test_forget_erases_personal_data_keeps_records_anonymised(kit: Kit) ->
         assert row.external_id == f"forgotten:{user_id}" and row.forgotten_at is not None
         (app,) = await applications.for_user(session, user_id)
         assert app.details == {}  # the application record stays, without the plate
-        assert not (await session.execute(select(Conversation).where(Conversation.user_id == user_id))).all()
+        assert not (
+            await session.execute(select(Conversation).where(col(Conversation.user_id) == user_id))
+        ).all()
     # Writing again makes a brand-new person who is asked for consent.
     await alice.send("hi")
     assert "同意" in alice.text()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from dialogs.feature import Config, Env
 from dialogs.features import FEATURES
@@ -259,7 +259,9 @@ async def test_staff_only_actions_refused_and_hidden_identity(kit: Kit, tmp_path
     assert (await _get(kit, report_id)).status is ReportStatus.SUBMITTED
     async with kit.db.transaction() as session:
         refused = (
-            (await session.execute(select(AuditEntry).where(AuditEntry.allowed.is_(False)))).scalars().all()
+            (await session.execute(select(AuditEntry).where(col(AuditEntry.allowed).is_(False))))
+            .scalars()
+            .all()
         )
     assert len(refused) >= 7
 

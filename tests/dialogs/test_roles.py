@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from storage import applications
 from storage.data import Role
@@ -13,7 +14,7 @@ from tests.kit import Kit
 
 async def _audit(kit: Kit) -> list[AuditEntry]:
     async with kit.db.transaction() as session:
-        return list((await session.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars())
+        return list((await session.execute(select(AuditEntry).order_by(col(AuditEntry.id)))).scalars())
 
 
 async def test_driver_application_approved_by_staff(kit: Kit) -> None:

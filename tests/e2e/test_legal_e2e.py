@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 
+from bot.settings import TelegramRuntime
 from dialogs.legal import cards
 from storage import legal, users
 from storage.data import Role
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.slow  # real-time rate limits: seconds per test, outsid
 
 @pytest_asyncio.fixture
 async def linked(
-    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: str
+    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: TelegramRuntime
 ) -> AsyncIterator[Linked]:
     settings = settings_for(fake_telegram, database_url, telegram_runtime)
     async with linli_on(fake_telegram, settings) as linked:

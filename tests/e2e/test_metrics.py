@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.telegram import menus
 from storage import users
@@ -113,7 +114,7 @@ async def test_metrics_after_a_conversation(watched: tuple[Linked, str]) -> None
     await app.jobs.run("housekeeping", "")
     for update in tg.updates:
         await tg.wait_confirmed(update)
-    telegram = select(OutboxMessage).where(OutboxMessage.channel == "telegram")
+    telegram = select(OutboxMessage).where(col(OutboxMessage.channel) == "telegram")
     async with asyncio.timeout(10):
         while True:  # (the demo's terminal staff also heard of the application: not ours)
             async with app.db.transaction() as session:

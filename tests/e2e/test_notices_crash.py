@@ -70,8 +70,9 @@ async def seed(database_url: str) -> None:
                 insert(User), [person(FIRST_ID + i, community.id) for i in range(RECIPIENTS)]
             )
             author = (
-                await session.execute(select(User.id).where(col(User.external_id) == str(AUTHOR_ID)))
+                await session.execute(select(col(User.id)).where(col(User.external_id) == str(AUTHOR_ID)))
             ).scalar_one()
+            assert author is not None
             await notices.create(
                 session,
                 author_user_id=author,
@@ -181,12 +182,12 @@ async def test_sigkill_twice_mid_notice_loses_nobody_and_repeats_at_most_the_in_
     db = Database(database_url)
     try:
         async with db.transaction() as session:
-            statuses = dict(
+            statuses: dict[str, int] = dict(
                 (
                     await session.execute(
-                        select(OutboxMessage.status, func.count())
+                        select(col(OutboxMessage.status), func.count())
                         .where(col(OutboxMessage.kind) == "notice")
-                        .group_by(OutboxMessage.status)
+                        .group_by(col(OutboxMessage.status))
                     )
                 ).all()
             )

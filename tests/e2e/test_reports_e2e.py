@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from sqlalchemy import select
+from sqlmodel import col
 
+from bot.settings import TelegramRuntime
 from storage.reports import Report, ReportPhoto
 from tests.conftest import STAFF_ID
 from tests.e2e.test_rides_e2e import onboard
@@ -31,7 +33,7 @@ FIXED = b"\xff\xd8\xff\xdb\x00\x03\x01\xff\xda\x00\x02manhole-fixed\xff\xd9"
 
 @pytest_asyncio.fixture
 async def linked(
-    fake_telegram: FakeTelegramServer, database_url: str, tmp_path: Path, telegram_runtime: str
+    fake_telegram: FakeTelegramServer, database_url: str, tmp_path: Path, telegram_runtime: TelegramRuntime
 ) -> AsyncIterator[Linked]:
     settings = settings_for(fake_telegram, database_url, telegram_runtime).model_copy(
         update={"media_dir": str(tmp_path / "media")}
@@ -86,7 +88,9 @@ async def test_report_photos_routing_loop_followers_and_rating(linked: Linked, t
     async with linked.app.db.transaction() as session:
         report = (await session.execute(select(Report))).scalar_one()
         stored = (
-            (await session.execute(select(ReportPhoto).where(ReportPhoto.path.is_not(None)))).scalars().all()
+            (await session.execute(select(ReportPhoto).where(col(ReportPhoto.path).is_not(None))))
+            .scalars()
+            .all()
         )
     # Both photos are kept by Linli, not only as Telegram file ids.
     await tg.wait_for(
@@ -94,7 +98,9 @@ async def test_report_photos_routing_loop_followers_and_rating(linked: Linked, t
     )
     async with linked.app.db.transaction() as session:
         stored = (
-            (await session.execute(select(ReportPhoto).where(ReportPhoto.path.is_not(None)))).scalars().all()
+            (await session.execute(select(ReportPhoto).where(col(ReportPhoto.path).is_not(None))))
+            .scalars()
+            .all()
         )
     assert len(stored) == 2
     assert {(tmp_path / "media" / p.path).read_bytes() for p in stored if p.path} == {PROBLEM, PROBLEM + b"2"}

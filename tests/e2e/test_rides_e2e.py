@@ -15,6 +15,7 @@ import pytest_asyncio
 from sqlalchemy import select
 from sqlmodel import col
 
+from bot.settings import TelegramRuntime
 from storage.rides import Ride
 from tests.conftest import STAFF_ID
 from tests.e2e.test_telegram_e2e import Client, Linked, linli_on, settings_for
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.slow  # real-time rate limits: seconds per test, outsid
 
 @pytest_asyncio.fixture
 async def linked(
-    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: str
+    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: TelegramRuntime
 ) -> AsyncIterator[Linked]:
     settings = settings_for(fake_telegram, database_url, telegram_runtime)
     async with linli_on(fake_telegram, settings) as linked:

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from bot.app import Linli
-from bot.settings import Settings
+from bot.settings import Settings, TelegramRuntime
 from bot.telegram import render
 from bot.telegram.api import TelegramApi
 from bot.telegram.runner import make_bot, run_telegram
@@ -87,7 +87,7 @@ async def linli_on(
 
 @pytest_asyncio.fixture
 async def linked(
-    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: str
+    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: TelegramRuntime
 ) -> AsyncIterator[Linked]:
     async with linli_on(fake_telegram, settings_for(fake_telegram, database_url, telegram_runtime)) as linked:
         yield linked
@@ -339,7 +339,7 @@ async def test_sticker_gets_a_kind_answer(linked: Linked) -> None:
 # -- crash safety, signals, groups ----------------------------------------------------------
 
 
-def settings_for(tg: FakeTelegramServer, database_url: str, runtime: str = "aiogram") -> Settings:
+def settings_for(tg: FakeTelegramServer, database_url: str, runtime: TelegramRuntime = "aiogram") -> Settings:
     return Settings(
         telegram_token=SecretStr(tg.token),
         telegram_api_base=tg.base_url,
@@ -352,7 +352,7 @@ def settings_for(tg: FakeTelegramServer, database_url: str, runtime: str = "aiog
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_killed_mid_batch_gets_the_batch_again(
-    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: str
+    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: TelegramRuntime
 ) -> None:
     tg = fake_telegram
     settings = settings_for(tg, database_url, telegram_runtime)
@@ -398,7 +398,7 @@ async def test_killed_mid_batch_gets_the_batch_again(
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.slow
 async def test_linli_run_stops_cleanly_on_sigterm(
-    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: str
+    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: TelegramRuntime
 ) -> None:
     """`linli run` as a real process: answers, then finishes on SIGTERM with exit code 0."""
     tg = fake_telegram
@@ -439,7 +439,7 @@ async def test_linli_run_stops_cleanly_on_sigterm(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_linli_run_with_a_refused_token_says_so(
-    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: str
+    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: TelegramRuntime
 ) -> None:
     env = {
         **os.environ,
@@ -488,7 +488,9 @@ async def test_group_commands_and_buttons(linked: Linked) -> None:
 # -- render and transport, straight against the server ------------------------------------
 
 
-async def test_render_and_transport(fake_telegram: FakeTelegramServer, telegram_runtime: str) -> None:
+async def test_render_and_transport(
+    fake_telegram: FakeTelegramServer, telegram_runtime: TelegramRuntime
+) -> None:
     tg = fake_telegram
     bot = make_bot(settings_for(tg, "sqlite+aiosqlite://", telegram_runtime))
     alice = tg.user(1001, "Alice")

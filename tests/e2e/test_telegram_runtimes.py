@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
-from bot.settings import Settings
+from bot.settings import Settings, TelegramRuntime
 from bot.telegram import errors
 from bot.telegram.api import (
     InlineButton,
@@ -30,7 +30,9 @@ from tests.fakes.telegram_api import FakeTelegramServer, RecordedRequest
 
 
 @pytest_asyncio.fixture
-async def api(fake_telegram: FakeTelegramServer, telegram_runtime: str) -> AsyncIterator[TelegramApi]:
+async def api(
+    fake_telegram: FakeTelegramServer, telegram_runtime: TelegramRuntime
+) -> AsyncIterator[TelegramApi]:
     bot = make_bot(
         Settings(
             telegram_token=SecretStr(fake_telegram.token),
@@ -75,7 +77,7 @@ async def test_markups_on_the_wire(fake_telegram: FakeTelegramServer, api: Teleg
     assert "parse_mode" not in last(tg, "sendMessage").fields  # plain text, always
 
     for wants in ("contact", "location"):
-        await api.send_message(alice.id, "?", RequestKeyboard("📱", wants))  # type: ignore[arg-type]
+        await api.send_message(alice.id, "?", RequestKeyboard("📱", wants))
         markup = field(last(tg, "sendMessage"), "reply_markup")
         assert markup["keyboard"] == [[{"text": "📱", f"request_{wants}": True}]]
         assert markup["resize_keyboard"] is True and markup["one_time_keyboard"] is True
@@ -214,7 +216,7 @@ async def test_group_moved_and_chat_not_found(fake_telegram: FakeTelegramServer,
     assert missing.value.mentions("chat not found")
 
 
-async def test_no_answer_is_a_network_error(telegram_runtime: str) -> None:
+async def test_no_answer_is_a_network_error(telegram_runtime: TelegramRuntime) -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from bot import deeplinks
 from bot.app import Linli
-from bot.settings import Settings
+from bot.settings import Settings, TelegramRuntime
 from bot.telegram import webhook
 from bot.telegram.api import TelegramApi
 from bot.telegram.runner import make_bot, run_telegram
@@ -58,7 +58,7 @@ class Hooked:
 
 @pytest_asyncio.fixture
 async def hooked(
-    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: str
+    fake_telegram: FakeTelegramServer, database_url: str, telegram_runtime: TelegramRuntime
 ) -> AsyncIterator[Hooked]:
     port = free_port()
     settings = webhook_settings(fake_telegram, database_url, port, telegram_runtime=telegram_runtime)

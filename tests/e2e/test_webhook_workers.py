@@ -276,9 +276,11 @@ async def test_three_webhook_workers_one_killed(
             rows = (await session.execute(select(User).where(col(User.channel) == "telegram"))).scalars()
             by_person = {int(u.external_id): u for u in rows}
             rides = (await session.execute(select(Ride))).scalars().all()
-        for resident, home in people:
+        for resident, home_id in people:
             row = by_person[resident.user.id]
-            assert row.onboarded_at is not None and row.community_id == home and row.building_id is not None
+            assert (
+                row.onboarded_at is not None and row.community_id == home_id and row.building_id is not None
+            )
         bookers = Counter(r.booker_user_id for r in rides)
         assert len(bookers) == PEOPLE and set(bookers.values()) == {1}
         assert {r.booker_user_id for r in rides} == {by_person[p.user.id].id for p, _ in people}

@@ -769,6 +769,7 @@ class FakeTelegramServer:
         self._quotas: dict[int, list[int]] = {}
         # Every message the bot tried to send, in order: ("sent" | "429", chat id).
         self.send_log: list[tuple[str, int]] = []
+        self.last_sent_at = 0.0  # time.monotonic() of the last message let through
 
         # Update queue and long polling.
         self._queue: list[_QueuedUpdate] = []
@@ -1351,7 +1352,7 @@ class FakeTelegramServer:
         self._holds.remove(hold)
         hold.released.set()
 
-    async def _maybe_hold(self, method: str) -> None:
+    async def _maybe_hold_answer(self, method: str) -> None:
         for hold in self._holds:
             if hold.method == method.lower():
                 async with hold.changed:
@@ -1429,6 +1430,7 @@ class FakeTelegramServer:
             self.send_log.append(("429", chat_id))
             raise
         self.send_log.append(("sent", chat_id))
+        self.last_sent_at = time.monotonic()
 
     def _window_check(self, chat_id: int) -> None:
         now = self.clock()
@@ -1478,7 +1480,7 @@ class FakeTelegramServer:
             await self._maybe_hold(record.method)
             payload: dict[str, Any] = {"ok": True, "result": await handler(params, request)}
             status = 200
-            await self._maybe_hold(record.method)
+            await self._maybe_hold_answer(record.method)
         except ApiError as e:
             payload, status = e.payload(), e.status
         record.status, record.response = status, payload

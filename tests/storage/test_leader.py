@@ -151,7 +151,9 @@ async def test_a_leader_whose_lock_connection_stops_answering_stops(
 
         async def unanswered(self: asyncpg.Connection, query: str, *args: object, **kw: object) -> object:
             if self is silent and query == "SELECT 1":
-                await asyncio.wait_for(asyncio.Event().wait(), kw["timeout"])  # never answered
+                timeout = kw["timeout"]
+                assert isinstance(timeout, int | float)
+                await asyncio.wait_for(asyncio.Event().wait(), timeout)  # never answered
             return await fetchval(self, query, *args, **kw)
 
         monkeypatch.setattr(asyncpg.Connection, "fetchval", unanswered)
