@@ -849,6 +849,21 @@ async def at_step(kit: Kit, external_id: str, step: str) -> Person:
     return person
 
 
+async def test_a_station_pin_without_text_is_a_whole_message(kit: Kit) -> None:
+    """The fuzzer's own property once called the station card's map pin (a venue: title
+    and address, no text) empty. It must accept the pin and still refuse nothing at all."""
+    fuzzer = Fuzzer(kit, demo_roles={})
+    staff = Person(kit, "staff", "周网格员", language_code="zh", channel="terminal")  # demo staff
+    await staff.send("/stations")
+    replies = await staff.share_location(30.6296, 114.3932)
+    show = next(c.data for o in replies for c in o.all_choices() if c.data.startswith("a:station_show:"))
+    pin = (await staff.press(show))[-1]
+    assert pin.place is not None and pin.text == "" and pin.all_choices()
+    fuzzer.check_outgoing(pin, "reply")
+    with pytest.raises(PropertyFailed, match="empty reply text"):
+        fuzzer.check_outgoing(replace(pin, place=None), "reply")
+
+
 async def test_menu_button_for_unknown_flow_gets_kind_answer(kit: Kit) -> None:
     stranger = kit.person("80001")
     assert_no_swallowed_error(await stranger.press("m:"))
