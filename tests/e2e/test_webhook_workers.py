@@ -19,6 +19,7 @@ bot/telegram/webhook.py; a kill landing exactly there repeats that one reply.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -163,6 +164,24 @@ class Resident:
         await self.expect(lambda m: "行程编号" in (m.text or ""), "the ride's number")
 
 
+def tcp_ports(pid: int) -> set[int]:
+    """The local ports of a process's TCP sockets (from /proc: Linux), to tell its
+    connections apart at the fake server."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed since listed
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()  # sl local_address rem_address st … uid timeout inode
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def in_flight(tg: FakeTelegramServer, url: str) -> list[int]:
     """Updates POSTed to ``url`` that have no answer yet."""
     return [a.update_id for a in tg.webhook_attempts if a.url == url and a.status is None and not a.error]
@@ -233,16 +252,21 @@ async def test_three_webhook_workers_one_killed(
                 await asyncio.sleep(0.05)
         victim = leaders[0]
         tg.hold()
-        async with asyncio.timeout(10):
-            while not in_flight(tg, victim.url):  # noqa: ASYNC110 -- polls the fake's record
+        assert victim.proc is not None
+        async with asyncio.timeout(10):  # an update in hand, and its reply waiting at the fake
+            while not (in_flight(tg, victim.url) and tg.held_from(tcp_ports(victim.proc.pid))):  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)  # "answered" marks of replies that went out are written
         in_hand = {a.update_id for a in tg.webhook_attempts if a.url == victim.url and a.status is None}
-        assert victim.proc is not None
+        victim_ports = tcp_ports(victim.proc.pid)
         victim.proc.send_signal(signal.SIGKILL)
         assert await victim.proc.wait() == -signal.SIGKILL
         alive.remove(victim)  # the load balancer's health check notices
-        await asyncio.sleep(0.5)  # the fake notices the dropped connections
+        # Released now, a held call of the dead worker would still be carried out: wait
+        # until the fake has seen each of its connections drop (which cancels the call).
+        async with asyncio.timeout(10):
+            while tg.held_from(victim_ports):  # noqa: ASYNC110 -- polls the fake's record
+                await asyncio.sleep(0.01)
         tg.release()
         killed_at = time.monotonic() - started
 

@@ -41,7 +41,7 @@ import json
 import math
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -755,6 +755,7 @@ class FakeTelegramServer:
         # Failure injection and flood emulation.
         self._held: asyncio.Event | None = None  # see hold()
         self.held_calls = 0
+        self._held_ports: Counter[int] = Counter()  # client port of each held call
         self._failures: list[dict[str, Any]] = []
         self._stalls: list[Stall] = []
         self._holds: list[Hold] = []
@@ -1317,15 +1318,24 @@ class FakeTelegramServer:
         if held is not None:
             held.set()
 
-    async def _maybe_hold(self, method: str) -> None:
+    def held_from(self, ports: set[int]) -> int:
+        """How many held calls came over a connection from one of these client ports (a
+        killed client's calls stop counting once the server has noticed it is gone)."""
+        return sum(n for port, n in self._held_ports.items() if port in ports)
+
+    async def _maybe_hold(self, method: str, request: web.Request) -> None:
         held = self._held
         if held is None or not method.startswith(("send", "edit", "delete", "answerCallback")):
             return
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        port = int(peer[1]) if peer else 0
         self.held_calls += 1
+        self._held_ports[port] += 1
         try:
             await held.wait()
         finally:
             self.held_calls -= 1
+            self._held_ports[port] -= 1
 
     def stall(self, method: str, *, chat_id: int) -> Stall:
         """Hold the next call of ``method`` to ``chat_id`` unanswered until released.
@@ -1477,7 +1487,7 @@ class FakeTelegramServer:
             if failure is not None:
                 raise failure
             await self._maybe_stall(record.method, params)
-            await self._maybe_hold(record.method)
+            await self._maybe_hold(record.method, request)
             payload: dict[str, Any] = {"ok": True, "result": await handler(params, request)}
             status = 200
             await self._maybe_hold_answer(record.method)
