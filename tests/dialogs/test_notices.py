@@ -4,7 +4,7 @@ delivery, the author gets a report; in Chinese and English."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -18,10 +18,19 @@ from storage.models import AuditEntry, OutboxMessage
 from tests.conftest import STAFF_ID
 from tests.kit import Kit, Person
 
-# 15:00 in Shanghai: outside the default quiet hours.
-AFTERNOON = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
-# 23:30 in Shanghai: inside them.
-NIGHT = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
+
+def _next_local(hour: int, minute: int) -> datetime:
+    """The next hh:mm in Wuhan at least an hour from now: the jobs' clock must not be
+    behind the notices staff compose on the real clock during the test."""
+    soon = datetime.now(notices.LOCAL) + timedelta(hours=1)
+    moment = soon.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return (moment if moment >= soon else moment + timedelta(days=1)).astimezone(UTC)
+
+
+# 15:00 in Wuhan: outside the default quiet hours.
+AFTERNOON = _next_local(15, 0)
+# 23:30 in Wuhan: inside them.
+NIGHT = _next_local(23, 30)
 
 
 async def _chunhe(kit: Kit) -> int:
