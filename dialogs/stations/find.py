@@ -92,10 +92,10 @@ async def _recent(ctx: Context) -> store.SearchData | None:
 
 
 async def ask_where(ctx: Context) -> None:
-    ctx.replies.append(
-        Outgoing(ctx.t("stations.ask_where"), ask=Ask.LOCATION, ask_label=ctx.t("stations.share_location"))
-    )
     offered = ctx.data.get("offered") or []
+    if not offered:  # choosing between matches, the question was just read (its keyboard stays)
+        question = ctx.t("stations.ask_where")
+        ctx.replies.append(Outgoing(question, ask=Ask.LOCATION, ask_label=ctx.t("stations.share_location")))
     rows = [[ctx.raw_button(f"📍 {label}", f"p{i}")] for i, (label, _lat, _lon) in enumerate(offered)]
     last = await _recent(ctx)
     if last is not None and not offered:

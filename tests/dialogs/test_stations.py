@@ -128,6 +128,7 @@ async def test_several_places_offered_then_picked(skit: Kit) -> None:
     await alice.send("/stations")
     await alice.send("解放大道")
     assert "您说的是哪里" in alice.text()
+    assert "想在哪附近找驿站" not in alice.text()  # the question is not read out again
     label = alice.buttons()[0]
     await alice.click(label)
     assert "附近的驿站" in alice.text()
