@@ -21,6 +21,8 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, func, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
+from storage import bound_groups
+from storage.bound_groups import BoundGroup
 from storage.dialect import changed_one
 from storage.geo import distance_km
 from storage.models import OutboxMessage, utcnow
@@ -60,21 +62,11 @@ def parse_number(text: str) -> int | None:
 # -- tables ----------------------------------------------------------------------------
 
 
-class ReportGroup(SQLModel, table=True):
+class ReportGroup(BoundGroup, table=True):
     """A staff chat that receives reports: for some communities, or city-wide (none)."""
 
     __tablename__ = "report_groups"
     __table_args__ = (UniqueConstraint("channel", "chat_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=20)
-    chat_id: str = Field(max_length=64)
-    title: str = Field(default="", max_length=200)
-    # Comma-separated community ids; empty: the city-wide fallback group.
-    communities: str = Field(default="", max_length=500)
-    bound_by: int | None = Field(default=None, foreign_key="users.id")
-    active: bool = True
-    created_at: datetime = Field(default_factory=utcnow)
 
 
 class CommunityArea(SQLModel, table=True):
@@ -782,8 +774,7 @@ async def top_reporters(
 
 def _group(row: ReportGroup) -> GroupData:
     assert row.id is not None
-    ids = frozenset(int(c) for c in row.communities.split(",") if c)
-    return GroupData(id=row.id, channel=row.channel, chat_id=row.chat_id, community_ids=ids)
+    return GroupData(id=row.id, channel=row.channel, chat_id=row.chat_id, community_ids=row.community_ids)
 
 
 async def bind_group(
@@ -795,33 +786,31 @@ async def bind_group(
     community_ids: Sequence[int],
     bound_by: int,
 ) -> GroupData:
-    row = (
-        await session.execute(
-            select(ReportGroup).where(
-                col(ReportGroup.channel) == channel, col(ReportGroup.chat_id) == chat_id
-            )
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        row = ReportGroup(channel=channel, chat_id=chat_id)
-        session.add(row)
-    row.title = title[:200]
-    row.communities = ",".join(str(c) for c in sorted(set(community_ids)))
-    row.bound_by = bound_by
-    row.active = True
-    await session.flush()
+    row = await bound_groups.bind(
+        session,
+        ReportGroup,
+        channel=channel,
+        chat_id=chat_id,
+        title=title,
+        community_ids=community_ids,
+        bound_by=bound_by,
+    )
     return _group(row)
 
 
 async def unbind_group(session: AsyncSession, *, channel: str, chat_id: str) -> bool:
-    return await changed_one(
-        session,
-        update(ReportGroup)
-        .where(
-            col(ReportGroup.channel) == channel, col(ReportGroup.chat_id) == chat_id, col(ReportGroup.active)
-        )
-        .values(active=False),
-    )
+    return await bound_groups.unbind(session, ReportGroup, channel=channel, chat_id=chat_id)
+
+
+async def group_by_chat(session: AsyncSession, *, channel: str, chat_id: str) -> GroupData | None:
+    """The active staff group held in this chat, if it is one."""
+    row = await bound_groups.by_chat(session, ReportGroup, channel=channel, chat_id=chat_id)
+    return None if row is None else _group(row)
+
+
+async def move_group(session: AsyncSession, *, group_id: int, chat_id: str) -> None:
+    """The group's chat got a new id (a Telegram group upgraded to a supergroup)."""
+    await bound_groups.move(session, ReportGroup, group_id=group_id, chat_id=chat_id)
 
 
 async def get_group(session: AsyncSession, group_id: int) -> GroupData | None:
@@ -831,16 +820,18 @@ async def get_group(session: AsyncSession, group_id: int) -> GroupData | None:
 
 async def group_for(session: AsyncSession, community_id: int | None) -> GroupData | None:
     """The staff group of a community; else the city-wide fallback group."""
-    rows = (
-        await session.execute(
-            select(ReportGroup).where(col(ReportGroup.active)).order_by(col(ReportGroup.id))
-        )
-    ).scalars()
-    groups = [_group(r) for r in rows]
-    for group in groups:
-        if community_id is not None and community_id in group.community_ids:
-            return group
-    return next((g for g in groups if not g.community_ids), None)
+    row = await bound_groups.serving(session, ReportGroup, community_id)
+    return None if row is None else _group(row)
+
+
+async def open_in_group(session: AsyncSession, group_id: int) -> list[ReportData]:
+    """Reports routed to this group that are not finished yet."""
+    stmt = (
+        select(Report)
+        .where(col(Report.group_id) == group_id, col(Report.status).in_([s.value for s in OPEN]))
+        .order_by(col(Report.id))
+    )
+    return [_data(r) for r in (await session.execute(stmt)).scalars()]
 
 
 async def set_area(session: AsyncSession, community_id: int, polygon: Sequence[tuple[float, float]]) -> None:

@@ -16,6 +16,8 @@ from sqlalchemy import ColumnElement, Index, UniqueConstraint, case, func, or_, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
+from storage import bound_groups
+from storage.bound_groups import BoundGroup
 from storage.dialect import changed_one
 from storage.models import utcnow
 
@@ -114,22 +116,13 @@ class DriverGroupData:
     invite_link: str = ""
 
 
-class DriverGroup(SQLModel, table=True):
+class DriverGroup(BoundGroup, table=True):
     """A chat where volunteer drivers see ride requests and claim them."""
 
     __tablename__ = "driver_groups"
     __table_args__ = (UniqueConstraint("channel", "chat_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=20)
-    chat_id: str = Field(max_length=64)
-    title: str = Field(default="", max_length=200)
-    # Comma-separated community ids it serves; empty means every community.
-    communities: str = Field(default="", max_length=500)
-    bound_by: int | None = Field(default=None, foreign_key="users.id")
     invite_link: str = Field(default="", max_length=200)
-    active: bool = True
-    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Ride(SQLModel, table=True):
@@ -618,13 +611,12 @@ async def driver_stats(session: AsyncSession) -> list[DriverStats]:
 
 def _group(row: DriverGroup) -> DriverGroupData:
     assert row.id is not None
-    ids = frozenset(int(c) for c in row.communities.split(",") if c)
     return DriverGroupData(
         id=row.id,
         channel=row.channel,
         chat_id=row.chat_id,
         title=row.title,
-        community_ids=ids,
+        community_ids=row.community_ids,
         invite_link=row.invite_link,
     )
 
@@ -640,52 +632,34 @@ async def bind_group(
     invite_link: str | None = None,
 ) -> DriverGroupData:
     """Make a chat a driver group (or update which communities it serves)."""
-    row = (
-        await session.execute(
-            select(DriverGroup).where(
-                col(DriverGroup.channel) == channel, col(DriverGroup.chat_id) == chat_id
-            )
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        row = DriverGroup(channel=channel, chat_id=chat_id)
-        session.add(row)
-    row.title = title[:200]
-    row.communities = ",".join(str(c) for c in sorted(set(community_ids)))
-    row.bound_by = bound_by
+    row = await bound_groups.bind(
+        session,
+        DriverGroup,
+        channel=channel,
+        chat_id=chat_id,
+        title=title,
+        community_ids=community_ids,
+        bound_by=bound_by,
+    )
     if invite_link is not None:
         row.invite_link = invite_link[:200]
-    row.active = True
-    await session.flush()
+        await session.flush()
     return _group(row)
 
 
 async def unbind_group(session: AsyncSession, *, channel: str, chat_id: str) -> bool:
-    return await changed_one(
-        session,
-        update(DriverGroup)
-        .where(col(DriverGroup.channel) == channel, col(DriverGroup.chat_id) == chat_id)
-        .values(active=False),
-    )
+    return await bound_groups.unbind(session, DriverGroup, channel=channel, chat_id=chat_id)
 
 
 async def group_by_chat(session: AsyncSession, *, channel: str, chat_id: str) -> DriverGroupData | None:
     """The active driver group held in this chat, if it is one."""
-    row = (
-        await session.execute(
-            select(DriverGroup).where(
-                col(DriverGroup.channel) == channel,
-                col(DriverGroup.chat_id) == chat_id,
-                col(DriverGroup.active),
-            )
-        )
-    ).scalar_one_or_none()
+    row = await bound_groups.by_chat(session, DriverGroup, channel=channel, chat_id=chat_id)
     return None if row is None else _group(row)
 
 
 async def move_group(session: AsyncSession, *, group_id: int, chat_id: str) -> None:
     """The group's chat got a new id (a Telegram group upgraded to a supergroup)."""
-    await session.execute(update(DriverGroup).where(col(DriverGroup.id) == group_id).values(chat_id=chat_id))
+    await bound_groups.move(session, DriverGroup, group_id=group_id, chat_id=chat_id)
 
 
 async def open_in_group(session: AsyncSession, group_id: int) -> list[RideData]:
@@ -705,16 +679,8 @@ async def get_group(session: AsyncSession, group_id: int) -> DriverGroupData | N
 
 async def group_for(session: AsyncSession, community_id: int | None) -> DriverGroupData | None:
     """The group serving a community: one bound to it, else one serving every community."""
-    rows = (
-        await session.execute(
-            select(DriverGroup).where(col(DriverGroup.active)).order_by(col(DriverGroup.id))
-        )
-    ).scalars()
-    groups = [_group(r) for r in rows]
-    for group in groups:
-        if community_id is not None and community_id in group.community_ids:
-            return group
-    return next((g for g in groups if not g.community_ids), None)
+    row = await bound_groups.serving(session, DriverGroup, community_id)
+    return None if row is None else _group(row)
 
 
 async def ids_ridden_by(session: AsyncSession, user_id: int) -> list[int]:

@@ -200,7 +200,9 @@ async def test_binding_a_group_is_for_staff_in_the_group(rkit: Kit) -> None:
 
     await group_staff.send("/unbind_driver_group")
     assert "不再接收" in group_staff.text()
-    await group_staff.send("/unbind_driver_group")
+    await group_staff.send("/unbind_driver_group")  # once is enough: said so, nothing audited
+    assert "不再接收" not in group_staff.text() and "不是司机群" in group_staff.text()
+    assert [a.action for a in await audits(rkit, allowed=True)].count("unbind_driver_group") == 1
     async with rkit.db.transaction() as session:
         assert await rides.group_for(session, None) is None
 
