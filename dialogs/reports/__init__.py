@@ -117,6 +117,7 @@ FEATURE = Feature(
             description_key="commands.unbind_report_group",
         ),
     ),
+    chat_events=(staff.group_event,),
     actions=(
         # Viewing: the action checks staff, reporter or follower.
         Action(buttons.View, staff.view_action),

@@ -14,14 +14,14 @@ from datetime import datetime, timedelta
 from statistics import mean
 from typing import Any
 
-from dialogs import places
+from dialogs import notify, places
 from dialogs.core import Context, Done, Flow, Result, Retry, Step
 from dialogs.feature import NotAllowed
 from dialogs.messages import ChatKind, Choice, Kind, Outgoing
 from dialogs.reports import buttons, cards, categories
 from dialogs.validate import clean_text
 from scheduler.jobs import JobSpec
-from storage import audit, communities, reports, users
+from storage import audit, communities, outbox, reports, users
 from storage.data import Role
 from storage.reports import ReportData, ReportStatus
 
@@ -110,6 +110,48 @@ async def unbind_group_command(ctx: Context) -> None:
             target=f"{incoming.channel}:{incoming.chat_id}",
         )
     ctx.say(ctx.t("reports.unbound" if done else "reports.not_bound"))
+
+
+# -- when something happens to a staff group ----------------------------------------------
+
+
+async def group_event(ctx: Context) -> None:
+    """A staff group moved to a new chat id, or Linli was removed from it (or may no longer
+    post there): reports must not go on being sent to a chat nobody reads."""
+    incoming = ctx.incoming
+    group = await reports.group_by_chat(ctx.session, channel=incoming.channel, chat_id=incoming.chat_id)
+    if group is None:
+        return
+    if incoming.kind is Kind.CHAT_MOVED and incoming.moved_to:
+        await reports.move_group(ctx.session, group_id=group.id, chat_id=incoming.moved_to)
+        await outbox.move_chat(
+            ctx.session, channel=incoming.channel, old_chat_id=incoming.chat_id, new_chat_id=incoming.moved_to
+        )
+        action, dedupe = "report_group_moved", f"group-moved:{incoming.update_id}"
+    elif incoming.kind is Kind.BOT_REMOVED:
+        await reports.unbind_group(ctx.session, channel=incoming.channel, chat_id=incoming.chat_id)
+        staff = await users.users_with_role(ctx.session, Role.STAFF)
+        await notify.to_users(
+            ctx.session,
+            staff,
+            lambda tr: Outgoing(tr("reports.group_lost_staff", who=cards.person_name(ctx.user))),
+            kind="report",
+            dedupe=f"report-group:{group.id}:lost:{incoming.update_id}",
+        )
+        action, dedupe = "report_group_lost", f"group-lost:{incoming.update_id}"
+    else:
+        return
+    await audit.record(
+        ctx.session,
+        actor_user_id=ctx.user.id,
+        action=action,
+        target=f"report_group:{group.id}",
+        detail=incoming.moved_to or incoming.text,
+    )
+    # The open reports' cards (and their buttons) were in the old chat: post them again,
+    # in the new chat or, for a lost group, wherever the community's reports go now.
+    for report in await reports.open_in_group(ctx.session, group.id):
+        await cards.tell_group(ctx.session, report, dedupe=dedupe)
 
 
 async def area_command(ctx: Context) -> None:

@@ -147,3 +147,56 @@ async def test_report_photos_routing_loop_followers_and_rating(linked: Linked, t
     async with linked.app.db.transaction() as session:
         done = (await session.execute(select(Report))).scalar_one()
     assert (done.status, done.rating) == ("closed", 5)
+
+
+async def test_staff_group_upgraded_to_supergroup_then_bot_removed(linked: Linked) -> None:
+    """A staff group Telegram turns into a supergroup keeps its binding, and its open
+    reports are posted again there (their buttons work); a group that removes Linli is
+    unbound at once, staff are told, and its open reports go to the fallback group."""
+    tg = linked.tg
+    staff = Client(tg, tg.user(int(STAFF_ID), "周", last_name="网格员"))
+    rider = Client(tg, tg.user(1201, "郭", last_name="小哥"))
+    for person, phone in ((staff, "+8613700000000"), (rider, "+8613812345678")):
+        await onboard(person, phone)
+    chunhe = tg.group(-100201, "春和社区问题处理群")
+    city = tg.group(-100202, "全市兜底群")
+    for group, args in ((chunhe, "春和社区"), (city, "全市")):
+        since = len(tg.sent)
+        tg.send_text(staff.user, f"/bind_report_group {args}", chat=group)
+        await tg.wait_for_text(group, "✅", since=since)
+
+    async def report(caption: str, confirm: str = "确认提交") -> None:
+        await rider.say("/report", "是什么问题")
+        await rider.press("井盖", "拍张照片")
+        since = len(tg.sent)
+        tg.send_photo(rider.user, PROBLEM, caption=caption)
+        await tg.wait_for_text(rider.user, "问题在哪里", since=since)
+        since = len(tg.sent)
+        tg.send_location(rider.user, 30.4807, 114.4104)  # in 春和社区
+        await tg.wait_for_text(rider.user, "请核对", since=since)
+        await rider.press(confirm, "已提交")
+
+    since = len(tg.sent)
+    await report("东门口井盖没了")
+    await tg.wait_for_text(chunhe, "东门口井盖没了", since=since)
+
+    # Upgraded: the open report's card comes again in the new chat, and taking it works.
+    since = len(tg.sent)
+    supergroup = tg.migrate_group(chunhe, -1_001_000_000_201, by=staff.user)
+    card = await tg.wait_for_text(supergroup, "东门口井盖没了", since=since)
+    take = next(d for label, d in card.buttons if "受理" in label)
+    assert take is not None
+    since = len(tg.sent)
+    await tg.wait_callback_answer(tg.press(staff.user, card, take))
+    await tg.wait_for_text(supergroup, "已受理", since=since)
+
+    # Linli is removed: staff hear at once, the open report goes to the city-wide group,
+    # and so does the next one from 春和.
+    since = len(tg.sent)
+    tg.remove_bot(supergroup, by=rider.user)
+    await tg.wait_for_text(staff.user, "被移出了", since=since)
+    await tg.wait_for_text(city, "东门口井盖没了", since=since)
+    since = len(tg.sent)
+    await report("西门井盖也没了", confirm="不是，提交新问题")  # a second manhole, 0 m away
+    await tg.wait_for_text(city, "西门井盖也没了", since=since)
+    assert not [m for m in tg.sent[since:] if m.chat_id in (chunhe.chat_id, supergroup.chat_id)]
