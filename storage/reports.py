@@ -814,6 +814,7 @@ async def move_group(session: AsyncSession, *, group_id: int, chat_id: str) -> N
 
 
 async def get_group(session: AsyncSession, group_id: int) -> GroupData | None:
+    """The group, while it is bound (else the community's reports go elsewhere)."""
     row = await session.get(ReportGroup, group_id)
     return None if row is None or not row.active else _group(row)
 

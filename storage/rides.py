@@ -673,8 +673,9 @@ async def open_in_group(session: AsyncSession, group_id: int) -> list[RideData]:
 
 
 async def get_group(session: AsyncSession, group_id: int) -> DriverGroupData | None:
+    """The group, while it is bound (an unbound one takes no posts and no claims)."""
     row = await session.get(DriverGroup, group_id)
-    return None if row is None else _group(row)
+    return None if row is None or not row.active else _group(row)
 
 
 async def group_for(session: AsyncSession, community_id: int | None) -> DriverGroupData | None:

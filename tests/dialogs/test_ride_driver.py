@@ -11,7 +11,7 @@ import pytest_asyncio
 from sqlalchemy import select
 from sqlmodel import col
 
-from dialogs.messages import ChatKind, Outgoing
+from dialogs.messages import ChatKind, Kind, Outgoing
 from dialogs.rides import news
 from storage import applications, rides
 from storage.data import Role
@@ -531,6 +531,24 @@ async def test_a_claim_counts_only_on_the_post_in_the_group_it_was_offered_to(wo
     await g1.press(f"a:claim:{ride.id}", message_ref=ref)
     assert "接单成功" in toast(g1)
     assert await world.status(ride.id) is RideStatus.CLAIMED
+
+
+async def test_a_ride_given_back_after_its_group_removed_linli_goes_to_staff(world: World) -> None:
+    """The group a ride was posted in removes Linli; a driver who had claimed the ride gives
+    it back: it is not posted into that chat again (Linli can't post there) but to staff."""
+    ride = await world.ride()
+    await world.claimed(ride)
+    removed = Person(world.kit, world.d2.external_id, world.d2.name, chat_id=GROUP, chat_kind=ChatKind.GROUP)
+    await removed.deliver(removed.incoming(Kind.BOT_REMOVED, text="kicked"))
+    before = len(await group_posts(world.kit))
+    await world.d1.press(f"a:ride_release:{ride.id}")
+    await world.d1.click("车出问题了")
+    assert await world.status(ride.id) is RideStatus.POSTED
+    assert len(await group_posts(world.kit)) == before
+    alerts = [
+        m for m in await world.staff.inbox() if f"#{ride.id}" in m.text and "没有可发布的司机群" in m.text
+    ]
+    assert alerts and any(c.data.startswith("a:ride_assign:") for c in alerts[-1].all_choices())
 
 
 async def test_no_show_needs_arrival_a_wait_and_a_confirmation(world: World) -> None:
