@@ -87,10 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The chat shares the terminal with the logs: only problems, unless asked.
         level = "WARNING"
     logs.setup(level, settings.log_format)
-    from bot import commands
     from bot.telegram.errors import Unauthorized
 
     try:
+        from bot import commands  # the heavy imports: Ctrl-C during them is a Ctrl-C too
+
         return asyncio.run(commands.dispatch(args, settings))
     except KeyboardInterrupt:
         # Ctrl-C: everything is saved as it goes; a traceback would only alarm.

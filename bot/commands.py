@@ -77,7 +77,9 @@ async def _run_wechat(settings: Settings) -> int:
 async def _chat(settings: Settings, *, person: str, language: str | None) -> int:
     from bot.terminal import run_terminal
 
-    await run_terminal(Linli(settings), person=person, language=language)
+    if await run_terminal(Linli(settings), person=person, language=language):
+        print(file=sys.stderr)  # Ctrl-C: end the line the ^C was echoed on
+        return 130
     return 0
 
 

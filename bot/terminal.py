@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -225,7 +226,41 @@ def _read_lines(queue: asyncio.Queue[str | None]) -> None:
     threading.Thread(target=pump, name="stdin", daemon=True).start()
 
 
-async def run_terminal(app: Linli, *, person: str, language: str | None) -> None:
+async def run_terminal(app: Linli, *, person: str, language: str | None) -> bool:
+    """The chat until :quit, end of input, or Ctrl-C; whether it was Ctrl-C.
+
+    Ctrl-C is not left to asyncio's default (cancel the main task): a cancellation that
+    lands as an awaited call completes can be absorbed on Python 3.11 (``wait_for``), and
+    the chat would then wait for input forever. Here it sets an event the chat races
+    against; the chat is cancelled until it ends, and the app stops in any case. A
+    second Ctrl-C interrupts at once.
+    """
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+
+    def on_ctrl_c() -> None:
+        interrupted.set()
+        loop.remove_signal_handler(signal.SIGINT)  # back to the default for a second press
+
+    loop.add_signal_handler(signal.SIGINT, on_ctrl_c)
+    chat_task = asyncio.create_task(_chat(app, person, language), name="terminal-chat")
+    ctrl_c = asyncio.create_task(interrupted.wait(), name="ctrl-c")
+    try:
+        await asyncio.wait({chat_task, ctrl_c}, return_when=asyncio.FIRST_COMPLETED)
+        while not chat_task.done():
+            chat_task.cancel()
+            await asyncio.wait({chat_task}, timeout=1)
+    finally:
+        ctrl_c.cancel()
+        loop.remove_signal_handler(signal.SIGINT)
+        await app.stop()
+    if interrupted.is_set():
+        return True
+    chat_task.result()
+    return False
+
+
+async def _chat(app: Linli, person: str, language: str | None) -> None:
     language = language or guess_language(os.environ.get("LANG", "zh_CN").replace("_", "-"))
     chat = TerminalChat(app, person=person, language=language)
     await app.prepare()
@@ -237,7 +272,4 @@ async def run_terminal(app: Linli, *, person: str, language: str | None) -> None
     await app.start({CHANNEL: TerminalTransport(chat.screen, chat.name)})
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     _read_lines(queue)
-    try:
-        await chat.run(queue)
-    finally:
-        await app.stop()
+    await chat.run(queue)

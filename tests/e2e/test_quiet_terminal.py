@@ -58,3 +58,29 @@ async def test_ctrl_c_leaves_no_traceback(database_url: str, tmp_path: Path) -> 
     _out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert "Traceback" not in err.decode() and "KeyboardInterrupt" not in err.decode(), err.decode()
     assert proc.returncode == 130
+
+
+async def test_ctrl_c_during_start_up_stops_cleanly(database_url: str, tmp_path: Path) -> None:
+    """Ctrl-C while the database is being set up (before the first screen) ends the chat
+    with 130 and no traceback, as it does later."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "chat",
+        env={**env_for(database_url), "LINLI_LOG_LEVEL": "INFO"},
+        cwd=tmp_path,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    seen = b""
+    async with asyncio.timeout(120):
+        while b"loaded demo data" not in (line := await proc.stderr.readline()):
+            seen += line
+            assert line, seen.decode()
+    proc.send_signal(signal.SIGINT)
+    _out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert "Traceback" not in err.decode() and "KeyboardInterrupt" not in err.decode(), err.decode()
+    assert proc.returncode == 130
