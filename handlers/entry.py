@@ -27,6 +27,7 @@ from storage.engine import Database
 log = logging.getLogger("linli.entry")
 
 MAX_TEXT_IN = 4096  # Telegram's own limit; other channels are cut to the same
+MAX_CHAT_ID = 64  # the longest chat id stored (users.chat_id, the group tables)
 
 
 class _Duplicate(Exception):
@@ -53,6 +54,8 @@ class Handler:
     async def handle(self, incoming: Incoming) -> list[Outgoing]:
         if len(incoming.text) > MAX_TEXT_IN:
             incoming = replace(incoming, text=incoming.text[:MAX_TEXT_IN])
+        if incoming.moved_to is not None and not 0 < len(incoming.moved_to) <= MAX_CHAT_ID:
+            incoming = replace(incoming, moved_to=None)  # no chat has that id: not a move
         async with self.locks.hold(incoming.conversation_key):
             for attempt in (1, 2, 3):
                 try:

@@ -3,7 +3,8 @@
 A handful of people with different roles (the demo people on the terminal channel,
 fresh Telegram users, the Telegram admin from LINLI_ADMINS) send random sequences of
 texts, commands, button presses (on-screen, stale and forged), locations, contacts,
-photos and stickers, mostly in private chats and sometimes in a group. One database
+photos and stickers, mostly in private chats and sometimes in a group, where the group
+may also be moved to a new chat id or remove Linli. One database
 is used per test function, so people accumulate state across examples as real users
 do. After every single message these properties are checked:
 
@@ -60,7 +61,7 @@ from dialogs.core import HISTORY, Flow
 from dialogs.i18n import LANGUAGES, t
 from dialogs.messages import ChatKind, Contact, Incoming, Kind, Location, Outgoing, Sender
 from dialogs.validate import strip_controls
-from storage import demo
+from storage import demo, rides
 from storage.applications import RoleApplication
 from storage.data import Role
 from storage.engine import Database
@@ -76,6 +77,11 @@ MAX_STEPS = int(os.environ.get("LINLI_FUZZ_STEPS", "25"))
 MAX_TEXT_OUT = 4096
 ERROR_TEXTS = frozenset(t(lang, "common.error") for lang in LANGUAGES)
 GROUP_CHAT = "-100777"
+# Audited facts a channel reports about a group (moved to a new id, Linli removed), with
+# the member who did it as the actor: not requests, so not staff acts.
+GROUP_FACTS = frozenset(
+    {"driver_group_moved", "driver_group_lost", "report_group_moved", "report_group_lost"}
+)
 _update_ids = itertools.count(10_000_000)
 
 
@@ -164,6 +170,7 @@ any_text = st.one_of(odd_text, realistic_text, long_text, st.just(""))
 
 KNOWN_COMMANDS = (
     "start", "help", "cancel", "language", "mydata", "forget", "driver", "lawyer", "pending",
+    "bind_driver_group", "unbind_driver_group", "bind_report_group", "unbind_report_group",
 )  # fmt: skip
 commands = st.one_of(
     st.sampled_from(KNOWN_COMMANDS),
@@ -264,7 +271,7 @@ KIND_WEIGHTS = (
     ("odd_text", 2), ("realistic_text", 4), ("long_text", 1), ("command", 3),
     ("screen_button", 8), ("forged_button", 3), ("location", 1), ("contact", 1),
     ("photo", 1), ("unsupported", 1), ("redeliver", 1), ("step_answer", 10), ("decide", 3),
-    ("forged_step", 3),
+    ("forged_step", 3), ("group_event", 1),
 )  # fmt: skip
 KINDS = tuple(k for k, weight in KIND_WEIGHTS for _ in range(weight))
 FALLBACK = ["n:back", "n:cancel", "m:driver", "m:lawyer", "m:language", "a:approve:1"]
@@ -423,6 +430,8 @@ class Fuzzer:
         )
         replies = await self.kit.handler.handle(incoming)  # property: never raises
         self.messages += 1
+        if incoming.kind in (Kind.CHAT_MOVED, Kind.BOT_REMOVED):
+            self.coverage[f"group {incoming.kind.value}"] += 1
         if self.clock is not None:
             self.clock.now += timedelta(minutes=1)
         self.trace.append("  -> " + repr([(o.text[:80], o.all_choices()[:4]) for o in replies]))
@@ -547,7 +556,7 @@ class Fuzzer:
         actor_id = after.by_key.get((incoming.channel, incoming.sender.external_id))
         for row in new:
             self.check(row.actor_user_id == actor_id, f"audit row for someone else: {row}")
-            if row.allowed:
+            if row.allowed and row.action not in GROUP_FACTS:
                 self.check(actor_staff, f"privileged action allowed for non-staff: {row}")
         data = incoming.choice or ""
         if incoming.kind is not Kind.CHOICE or not data.startswith("a:"):
@@ -689,6 +698,15 @@ class Fuzzer:
             if answer.startswith("n:"):
                 return {"kind": Kind.CHOICE, "choice": answer, "message_ref": "2"}
             return {"text": answer}
+        if kind == "group_event":
+            # In the group: Telegram moved it to a new id (or says so oddly), or Linli was
+            # removed from it or muted. Bound driver and report groups react to both.
+            where = {"chat_id": GROUP_CHAT, "chat_kind": ChatKind.GROUP}
+            if data.draw(st.booleans(), label="moved"):
+                moved_to = data.draw(st.sampled_from(["-1001000000777", GROUP_CHAT, "", "x" * 80]))
+                return {**where, "kind": Kind.CHAT_MOVED, "moved_to": moved_to}
+            status = data.draw(st.sampled_from(["kicked", "left", "restricted"]), label="status")
+            return {**where, "kind": Kind.BOT_REMOVED, "text": status}
         if kind == "decide":
             # A staff decision button for an application that exists (or a forged id),
             # pressed by anyone.
@@ -740,9 +758,22 @@ def fuzz_clock(run_seed: int) -> Clock:
 
 
 async def make_fuzzer(db: Database, clock: Clock | None = None) -> Fuzzer:
-    """Demo data, the admin, and two pending applications for staff to decide (or forgers)."""
+    """Demo data, the admin, two pending applications for staff to decide (or forgers),
+    and the group bound as a driver group and the city-wide report group."""
     await create_schema(db)
     kit = await Kit.create(db, staff_ids=[STAFF_ID], clock=clock)
+    staff = Person(
+        kit,
+        "staff",
+        "周网格员",
+        language_code="zh",
+        channel="terminal",
+        chat_id=GROUP_CHAT,
+        chat_kind=ChatKind.GROUP,
+    )
+    await staff.send("/bind_driver_group")
+    await staff.send("/bind_report_group 全市")
+    assert "✅" in staff.text(), staff.text()
     family = Person(kit, "family", "王小明", language_code="zh", channel="terminal")
     await family.send("/driver")
     await family.send("鄂A12345")
@@ -906,3 +937,23 @@ async def test_refused_action_with_nul_is_still_audited_on_postgres(pg_kit: Kit)
             )
         ).scalar_one()
     assert refused == 1
+
+
+async def test_a_group_moved_to_an_impossible_chat_id_stays_where_it_is(kit: Kit) -> None:
+    """A "moved to" id longer than any chat id (no channel sends one; the fuzzer did) is
+    not a move: nothing fails, and the driver group stays bound where it was."""
+    staff = Person(
+        kit,
+        "staff",
+        "周网格员",
+        language_code="zh",
+        channel="terminal",
+        chat_id=GROUP_CHAT,
+        chat_kind=ChatKind.GROUP,
+    )
+    await staff.send("/bind_driver_group")
+    replies = await staff.deliver(staff.incoming(Kind.CHAT_MOVED, moved_to="x" * 80))
+    assert not ERROR_TEXTS & {o.text for o in replies}, replies
+    async with kit.db.transaction() as session:
+        group = await rides.group_by_chat(session, channel="terminal", chat_id=GROUP_CHAT)
+    assert group is not None
