@@ -757,12 +757,9 @@ def fuzz_clock(run_seed: int) -> Clock:
     return Clock(monday_morning() + timedelta(minutes=run_seed % (7 * 24 * 60) - 8 * 60))
 
 
-async def make_fuzzer(db: Database, clock: Clock | None = None) -> Fuzzer:
-    """Demo data, the admin, two pending applications for staff to decide (or forgers),
-    and the group bound as a driver group and the city-wide report group."""
-    await create_schema(db)
-    kit = await Kit.create(db, staff_ids=[STAFF_ID], clock=clock)
-    staff = Person(
+def staff_in_group(kit: Kit) -> Person:
+    """The demo staff member, writing in the fuzzer's group chat."""
+    return Person(
         kit,
         "staff",
         "周网格员",
@@ -771,6 +768,14 @@ async def make_fuzzer(db: Database, clock: Clock | None = None) -> Fuzzer:
         chat_id=GROUP_CHAT,
         chat_kind=ChatKind.GROUP,
     )
+
+
+async def make_fuzzer(db: Database, clock: Clock | None = None) -> Fuzzer:
+    """Demo data, the admin, two pending applications for staff to decide (or forgers),
+    and the group bound as a driver group and the city-wide report group."""
+    await create_schema(db)
+    kit = await Kit.create(db, staff_ids=[STAFF_ID], clock=clock)
+    staff = staff_in_group(kit)
     await staff.send("/bind_driver_group")
     await staff.send("/bind_report_group 全市")
     assert "✅" in staff.text(), staff.text()
@@ -942,15 +947,7 @@ async def test_refused_action_with_nul_is_still_audited_on_postgres(pg_kit: Kit)
 async def test_a_group_moved_to_an_impossible_chat_id_stays_where_it_is(kit: Kit) -> None:
     """A "moved to" id longer than any chat id (no channel sends one; the fuzzer did) is
     not a move: nothing fails, and the driver group stays bound where it was."""
-    staff = Person(
-        kit,
-        "staff",
-        "周网格员",
-        language_code="zh",
-        channel="terminal",
-        chat_id=GROUP_CHAT,
-        chat_kind=ChatKind.GROUP,
-    )
+    staff = staff_in_group(kit)
     await staff.send("/bind_driver_group")
     replies = await staff.deliver(staff.incoming(Kind.CHAT_MOVED, moved_to="x" * 80))
     assert not ERROR_TEXTS & {o.text for o in replies}, replies

@@ -23,7 +23,7 @@ from storage.reports import Report, ReportPhoto
 from tests.conftest import STAFF_ID
 from tests.e2e.test_rides_e2e import onboard
 from tests.e2e.test_telegram_e2e import Client, Linked, linli_on, onboard_en, settings_for
-from tests.fakes.telegram_api import FakeTelegramServer
+from tests.fakes.telegram_api import FakeChat, FakeTelegramServer
 
 pytestmark = pytest.mark.slow  # real-time rate limits: seconds per test, outside the fast loop
 
@@ -42,6 +42,17 @@ async def linked(
         yield linked
 
 
+async def bind_groups(tg: FakeTelegramServer, staff: Client) -> tuple[FakeChat, FakeChat]:
+    """Staff bind 春和's staff group and the city-wide fallback group."""
+    chunhe = tg.group(-100201, "春和社区问题处理群")
+    city = tg.group(-100202, "全市兜底群")
+    for group, args in ((chunhe, "春和社区"), (city, "全市")):
+        since = len(tg.sent)
+        tg.send_text(staff.user, f"/bind_report_group {args}", chat=group)
+        await tg.wait_for_text(group, "✅", since=since)
+    return chunhe, city
+
+
 async def test_report_photos_routing_loop_followers_and_rating(linked: Linked, tmp_path: Path) -> None:
     tg = linked.tg
     staff = Client(tg, tg.user(int(STAFF_ID), "周", last_name="网格员"))
@@ -52,12 +63,7 @@ async def test_report_photos_routing_loop_followers_and_rating(linked: Linked, t
     await onboard_en(neighbour)
 
     # Staff bind 春和's group; the rest of the city has a fallback group.
-    chunhe = tg.group(-100201, "春和社区问题处理群")
-    city = tg.group(-100202, "全市兜底群")
-    for group, args in ((chunhe, "春和社区"), (city, "全市")):
-        since = len(tg.sent)
-        tg.send_text(staff.user, f"/bind_report_group {args}", chat=group)
-        await tg.wait_for_text(group, "✅", since=since)
+    chunhe, city = await bind_groups(tg, staff)
 
     # The rider, on the road: five actions.
     actions = 0
@@ -158,12 +164,7 @@ async def test_staff_group_upgraded_to_supergroup_then_bot_removed(linked: Linke
     rider = Client(tg, tg.user(1201, "郭", last_name="小哥"))
     for person, phone in ((staff, "+8613700000000"), (rider, "+8613812345678")):
         await onboard(person, phone)
-    chunhe = tg.group(-100201, "春和社区问题处理群")
-    city = tg.group(-100202, "全市兜底群")
-    for group, args in ((chunhe, "春和社区"), (city, "全市")):
-        since = len(tg.sent)
-        tg.send_text(staff.user, f"/bind_report_group {args}", chat=group)
-        await tg.wait_for_text(group, "✅", since=since)
+    chunhe, city = await bind_groups(tg, staff)
 
     async def report(caption: str, confirm: str = "确认提交") -> None:
         await rider.say("/report", "是什么问题")
